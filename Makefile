@@ -1,0 +1,51 @@
+# Named targets for developers and CI. `make help` lists them.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST := $(PY) -m pytest
+
+.DEFAULT_GOAL := help
+.PHONY: help venv deps test test-unit test-integration lint format bench lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed ## Python virtualenv with the pinned dependencies
+
+deps: venv ## build or download every test-bed component into .cache (idempotent)
+	$(PY) -m fraud_testbed.install
+
+test: deps lint ## everything: lint, unit tests, then tests against the real components
+	$(PYTEST) tests
+
+test-unit: venv ## fast tests that need no component (under a minute)
+	$(PYTEST) tests/unit
+
+test-integration: deps ## tests against the real API server, Kafka, Spark, Elasticsearch, Prometheus
+	$(PYTEST) tests/integration
+
+lint: venv ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: deps ## benchmarks: JSON in bench/results, a summary on stdout
+	$(PY) bench/testbed.py
+
+lock: ## re-resolve the newest allowed versions into constraints.txt
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet -e '.[dev]'
+	{ echo '# Pinned versions of every Python dependency: regenerate with `make lock`.'; \
+	  .lock-venv/bin/pip freeze --exclude-editable; } > constraints.txt
+	rm -rf .lock-venv
+
+clean: ## remove the virtualenv (keeps the .cache of built components)
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""jobs/fraud_detection"""

@@ -1,0 +1,1 @@
+"""operator/fraud_operator"""

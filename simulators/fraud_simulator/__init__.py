@@ -1,0 +1,1 @@
+"""simulators/fraud_simulator"""
