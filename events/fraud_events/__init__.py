@@ -1,0 +1,1 @@
+"""The event contract shared by the simulators and the detection job: versioned JSON Schemas."""
