@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help venv deps test test-unit test-integration lint format bench lock clean
+.PHONY: help venv deps run test test-unit test-integration lint format bench lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ lint: venv ## ruff lint and format check
 format: venv ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+run: deps ## the main job: today, the local stack of real components until Ctrl-C (DURATION=10m to stop by itself)
+	$(PY) -m fraud_testbed.stack $(if $(DURATION),--duration $(DURATION))
 
 bench: deps ## benchmarks: JSON in bench/results, a summary on stdout
 	$(PY) bench/testbed.py
