@@ -108,6 +108,7 @@ def _copy_maven_dependencies(pom_dir: str, output: Path) -> None:
             "--batch-mode",
             "--no-transfer-progress",
             "--quiet",
+            "-Dstyle.color=never",
             "dependency:copy-dependencies",
             "-DincludeScope=runtime",
             f"-DoutputDirectory={output}",
