@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help venv deps run test test-unit test-integration lint format bench lock clean
+.PHONY: help venv deps run test kind-cluster minikube-cluster prerequisites dev deploy test-unit test-integration lint format bench lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -42,6 +42,32 @@ run: deps ## the main job: today, the local stack of real components until Ctrl-
 
 bench: deps ## benchmarks: JSON in bench/results, a summary on stdout
 	$(PY) bench/testbed.py
+
+# --- a development cluster (needs Docker, kind or minikube, skaffold, and the internet) ---
+CLUSTER ?= fraudpipeline
+HELM := .cache/bin/helm
+KIND_VERSION := v0.33.0
+
+kind-cluster: ## create a kind cluster named $(CLUSTER) (kind from the Go module proxy)
+	GOTOOLCHAIN=local GOBIN=$(CURDIR)/.cache/bin go install sigs.k8s.io/kind@$(KIND_VERSION)
+	.cache/bin/kind create cluster --name $(CLUSTER)
+
+minikube-cluster: ## start minikube with room for Kafka, Spark and Elasticsearch
+	minikube start --cpus 4 --memory 12g
+
+prerequisites: deps ## install the pinned prerequisites (Strimzi, spark-operator, monitoring, ECK) and the namespace "fraud"
+	$(HELM) dependency build charts/fraudpipeline-prerequisites
+	$(HELM) upgrade --install prerequisites charts/fraudpipeline-prerequisites \
+	  --namespace monitoring --create-namespace --wait --timeout 15m
+	kubectl create namespace fraud --dry-run=client -o yaml | kubectl apply -f -
+	kubectl -n fraud create secret generic fraud-tokenization \
+	  --from-literal=hmac-key="$$(head -c 32 /dev/urandom | base64)" --dry-run=client -o yaml | kubectl apply -f -
+
+dev: ## build the images, install the operator and a sample FraudPipeline, and follow (skaffold dev)
+	skaffold dev --port-forward
+
+deploy: ## the same, once (skaffold run)
+	skaffold run --port-forward
 
 lock: ## re-resolve the newest allowed versions into constraints.txt
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
