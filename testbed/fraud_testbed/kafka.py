@@ -102,7 +102,9 @@ def run_kafka(workdir: Path, port: int | None = None) -> Iterator[KafkaBroker]:
         (workdir / "log4j2.yaml").write_text(_LOG4J2)
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         formatted = subprocess.run(
-            _java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
+            _java(
+                "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config)
+            ),
             capture_output=True,
             text=True,
             timeout=120,
