@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import psutil
+
 from fraud_testbed.elasticsearch import run_elasticsearch
 from fraud_testbed.kafka import run_kafka
 from fraud_testbed.kube import install_crds, run_control_plane

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+
 from fraud_testbed.elasticsearch import ElasticsearchNode, run_elasticsearch
 from fraud_testbed.kafka import KafkaBroker, run_kafka
 from fraud_testbed.kube import KubeCluster, install_crds, run_control_plane

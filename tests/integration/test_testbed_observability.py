@@ -5,8 +5,9 @@ from __future__ import annotations
 import psutil
 import pytest
 from elasticsearch import AuthenticationException, Elasticsearch
-from fraud_testbed.prometheus import promtool
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+from fraud_testbed.prometheus import promtool
 
 
 def test_elasticsearch_indexes_refreshes_and_searches(elasticsearch):

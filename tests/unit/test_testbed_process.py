@@ -6,6 +6,7 @@ import time
 
 import psutil
 import pytest
+
 from fraud_testbed.kafka import broker_properties
 from fraud_testbed.process import ComponentError, ManagedProcess, free_port
 
