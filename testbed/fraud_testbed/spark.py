@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from fraud_testbed.paths import SPARK_JARS
@@ -41,6 +42,8 @@ def local_session(workdir: Path, app_name: str = "fraudpipeline-testbed", cores:
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Python workers must run this interpreter, which can import the project.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app_name)
     for key, value in local_conf(workdir, cores).items():
         builder = builder.config(key, value)

@@ -1,0 +1,253 @@
+"""Detection job benchmark on this machine: throughput, latency, and the raw Kafka ceiling.
+
+Writes bench/results/detection.json and prints a summary. Steps, each bounded in time:
+1. fill a 3-partition topic with simulated transactions (fraud_simulator.simulate);
+2. the ceiling: a plain confluent-kafka consumer reads the whole topic;
+3. throughput: the job (every rule and the model on, local[2]) processes the whole topic
+   with an availableNow trigger; transactions / wall time from start to the last query's end;
+4. latency: a fresh run with a 1-second processing-time trigger while a producer sends at half
+   the measured throughput; event-to-alert latency = Kafka timestamp of the alert minus Kafka
+   timestamp of the triggering transaction, p50 and p99;
+5. Spark's real-time trigger on a stateless rule (JSON amount >= largeAmountMin, pure SQL from
+   Kafka to Kafka), same latency measure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from confluent_kafka import Consumer, Producer
+
+import fraud_simulator
+from fraud_detection.config import parse_config
+from fraud_detection.harness import create_topics, job_document, produce
+from fraud_detection.metrics import JobMetrics
+from fraud_detection.runner import start_job
+from fraud_testbed.kafka import run_kafka
+from fraud_testbed.spark import local_session
+
+RESULTS = Path(__file__).parent / "results" / "detection.json"
+SIMULATION = {"customers": 5000, "terminals": 1000, "fraudRate": 0.01, "seed": 42}
+THROUGHPUT_DAYS = 12  # about 120,000 transactions
+LATENCY_SECONDS = 60
+STEP_TIMEOUT_S = 600
+
+
+def simulated_payloads(days: int, start: datetime) -> list[tuple[str, bytes]]:
+    messages = []
+    for batch in fraud_simulator.simulate(SIMULATION, start, timedelta(days=days)):
+        for kind, key, payload in zip(batch.kind, batch.keys, batch.payloads, strict=True):
+            if kind == 0:  # transactions only
+                messages.append((key, payload.encode()))
+    return messages
+
+
+def earliest_consumer(bootstrap: str) -> Consumer:
+    settings = {"group.id": uuid.uuid4().hex, "auto.offset.reset": "earliest"}
+    return Consumer({"bootstrap.servers": bootstrap, **settings})
+
+
+def raw_consume_rate(bootstrap: str, topic: str, expected: int) -> float:
+    consumer = earliest_consumer(bootstrap)
+    consumer.subscribe([topic])
+    seen, first, deadline = 0, None, time.monotonic() + STEP_TIMEOUT_S
+    while seen < expected and time.monotonic() < deadline:
+        batch = consumer.consume(num_messages=10_000, timeout=1)
+        if batch and first is None:
+            first = time.monotonic()
+        seen += sum(1 for message in batch if message.error() is None)
+    elapsed = time.monotonic() - (first or time.monotonic())
+    consumer.close()
+    return seen / elapsed if elapsed else 0.0
+
+
+def job_config(bootstrap: str, workdir: Path, topic: str, trigger: str = "1 second"):
+    pipeline = f"bench{uuid.uuid4().hex[:6]}"
+    document = job_document(pipeline, bootstrap, workdir / pipeline, metrics_port=0)
+    document["kafka"]["topics"]["transactions"] = topic
+    document["detection"]["triggerInterval"] = trigger
+    outputs = [name for key, name in document["kafka"]["topics"].items() if key != "transactions"]
+    create_topics(bootstrap, outputs)
+    return parse_config(document)
+
+
+def measure_throughput(spark, bootstrap: str, workdir: Path, topic: str, count: int) -> dict:
+    config = job_config(bootstrap, workdir, topic)
+    began = time.monotonic()
+    queries, listener = start_job(spark, config, JobMetrics(), {"availableNow": True})
+    for query in queries:
+        query.awaitTermination(STEP_TIMEOUT_S)
+    elapsed = time.monotonic() - began
+    spark.streams.removeListener(listener)
+    detection = next(query for query in queries if query.name == "detection")
+    batches = [p for p in detection.recentProgress if p["numInputRows"]]
+    return {
+        "transactions": count,
+        "wall_seconds": round(elapsed, 1),
+        "transactions_per_second": round(count / elapsed),
+        "detection_batches": len(batches),
+        "detection_processed_rows_per_second_median": round(
+            float(np.median([p["processedRowsPerSecond"] for p in batches])) if batches else 0
+        ),
+    }
+
+
+def paced_producer(bootstrap: str, topic: str, messages, rate: float, stop: threading.Event):
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    began, sent = time.monotonic(), 0
+    while sent < len(messages) and not stop.is_set():
+        due = int((time.monotonic() - began) * rate)
+        for key, value in messages[sent:due]:
+            producer.produce(topic, key=key, value=value)
+        sent = max(sent, min(due, len(messages)))
+        producer.poll(0)
+        time.sleep(0.01)
+    producer.flush(30)
+
+
+def kafka_timestamps(bootstrap: str, topic: str, field: str, limit_s: float = 60) -> dict:
+    """value[field] -> Kafka timestamp in ms, for every message of `topic`."""
+    consumer = earliest_consumer(bootstrap)
+    consumer.subscribe([topic])
+    stamps, idle, deadline = {}, time.monotonic(), time.monotonic() + limit_s
+    while time.monotonic() - idle < 5 and time.monotonic() < deadline:
+        batch = consumer.consume(num_messages=10_000, timeout=0.5)
+        if batch:
+            idle = time.monotonic()
+        for message in batch:
+            if message.error() is None:
+                value = json.loads(message.value())
+                key = value[field][-1] if isinstance(value[field], list) else value[field]
+                stamps[key] = message.timestamp()[1]
+    consumer.close()
+    return stamps
+
+
+def latencies(bootstrap: str, transactions_topic: str, alerts_topic: str) -> dict:
+    sent = kafka_timestamps(bootstrap, transactions_topic, "transaction_id")
+    alerted = kafka_timestamps(bootstrap, alerts_topic, "transaction_ids")
+    seconds = [(ms - sent[tx]) / 1000 for tx, ms in alerted.items() if tx in sent]
+    if not seconds:
+        return {"alerts": 0}
+    return {
+        "alerts": len(seconds),
+        "p50_seconds": round(float(np.percentile(seconds, 50)), 3),
+        "p99_seconds": round(float(np.percentile(seconds, 99)), 3),
+        "max_seconds": round(float(max(seconds)), 3),
+    }
+
+
+def measure_latency(spark, bootstrap: str, workdir: Path, rate: float, messages) -> dict:
+    topic = f"latency-{uuid.uuid4().hex[:6]}"
+    create_topics(bootstrap, [topic])
+    config = job_config(bootstrap, workdir, topic)
+    queries, listener = start_job(spark, config, JobMetrics())
+    time.sleep(15)  # let the queries start and run their first empty batches
+    stop = threading.Event()
+    feeder = threading.Thread(
+        target=paced_producer, args=(bootstrap, topic, messages, rate, stop), daemon=True
+    )
+    feeder.start()
+    feeder.join(LATENCY_SECONDS)
+    stop.set()
+    feeder.join(30)
+    time.sleep(10)  # let the last batches finish
+    for query in queries:
+        query.stop()
+    spark.streams.removeListener(listener)
+    return {"rate_per_second": round(rate), **latencies(bootstrap, topic, config.topics["alerts"])}
+
+
+def measure_real_time(spark, bootstrap: str, workdir: Path, rate: float, messages) -> dict:
+    """A stateless rule in Spark's real-time mode: Kafka in, pure SQL, Kafka out."""
+    source, sink = f"rt-{uuid.uuid4().hex[:6]}", f"rt-alerts-{uuid.uuid4().hex[:6]}"
+    create_topics(bootstrap, [source, sink])
+    large = parse_config(job_document("x", bootstrap, workdir)).detection.rules["cardTesting"][
+        "largeAmountMin"
+    ]
+    alerts = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", bootstrap)
+        .option("subscribe", source)
+        .load()
+        .selectExpr(
+            "get_json_object(CAST(value AS STRING), '$.transaction_id') AS tx",
+            "CAST(get_json_object(CAST(value AS STRING), '$.amount') AS DOUBLE) AS amount",
+        )
+        .where(f"amount >= {large}")
+        .selectExpr("tx AS key", "to_json(named_struct('transaction_ids', array(tx))) AS value")
+    )
+    try:
+        query = (
+            alerts.writeStream.format("kafka")
+            .option("kafka.bootstrap.servers", bootstrap)
+            .option("topic", sink)
+            .option("checkpointLocation", str(workdir / "real-time"))
+            .outputMode("update")
+            .trigger(realTime="5 minutes")
+            .start()
+        )
+    except Exception as error:  # report why real-time mode is not available
+        return {"error": str(error).splitlines()[0][:300]}
+    time.sleep(15)
+    stop = threading.Event()
+    feeder = threading.Thread(
+        target=paced_producer, args=(bootstrap, source, messages, rate, stop), daemon=True
+    )
+    feeder.start()
+    feeder.join(30)
+    stop.set()
+    time.sleep(5)
+    failure = query.exception()
+    query.stop()
+    if failure is not None:
+        return {"error": str(failure).splitlines()[0][:300]}
+    return {"rate_per_second": round(rate), **latencies(bootstrap, source, sink)}
+
+
+def main() -> int:
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("TOKENIZATION_KEY", "benchmark-tokenization-key")
+    results: dict = {"started_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    with tempfile.TemporaryDirectory(prefix="bench-detection-") as folder:
+        workdir = Path(folder)
+        with run_kafka(workdir / "kafka") as broker:
+            bootstrap = broker.bootstrap_servers
+            messages = simulated_payloads(THROUGHPUT_DAYS, datetime(2026, 4, 6, tzinfo=UTC))
+            topic = f"throughput-{uuid.uuid4().hex[:6]}"
+            create_topics(bootstrap, [topic])
+            produce(bootstrap, topic, messages)
+            ceiling = raw_consume_rate(bootstrap, topic, len(messages))
+            results["raw_consume_per_second"] = round(ceiling)
+            spark = local_session(workdir / "spark", "fraud-detection-bench")
+            spark.sparkContext.setLogLevel("ERROR")
+            throughput = measure_throughput(spark, bootstrap, workdir, topic, len(messages))
+            throughput["ratio_to_raw_consume"] = round(
+                throughput["transactions_per_second"] / ceiling, 4
+            )
+            results["throughput"] = throughput
+            half = throughput["transactions_per_second"] / 2
+            later = simulated_payloads(3, datetime(2026, 5, 4, tzinfo=UTC))
+            results["latency_micro_batch"] = measure_latency(spark, bootstrap, workdir, half, later)
+            results["latency_real_time_stateless"] = measure_real_time(
+                spark, bootstrap, workdir, half, later
+            )
+            spark.stop()
+    results["machine"] = {"cpus": os.cpu_count(), "note": "2 cores shared with other work"}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Parse and validate raw transaction events; anything invalid becomes a dead letter."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+import fastjsonschema
+
+from fraud_detection.alerts import rfc3339
+from fraud_detection.tokens import card_token, redact_card_numbers
+from fraud_events import SCHEMA_VERSION, load_schema, luhn_valid, problems
+
+# Columns of a valid transaction after tokenisation (the card number is gone).
+TRANSACTION_FIELDS = (
+    "transaction_id",
+    "event_time",
+    "card_token",
+    "customer_id",
+    "terminal_id",
+    "merchant_id",
+    "merchant_category",
+    "amount",
+    "currency",
+    "channel",
+    "device_id",
+    "region",
+    "latitude",
+    "longitude",
+)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why an event was rejected: a short reason code and a detail without card numbers."""
+
+    reason: str
+    error: str
+
+
+def _reject_constant(token: str) -> float:
+    raise ValueError(f"{token} is not valid JSON")
+
+
+def decode_payload(raw: bytes | None) -> str:
+    """The payload as text: UTF-8 when it is, base64 otherwise."""
+    if raw is None:
+        return ""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode("ascii")
+
+
+def parse_event_time(text: str) -> datetime:
+    """An RFC 3339 timestamp with an explicit offset, as an aware UTC datetime."""
+    if "T" not in text:
+        raise ValueError("event_time is not RFC 3339 (no 'T')")
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        raise ValueError("event_time has no time zone")
+    return parsed.astimezone(UTC)
+
+
+@cache
+def _fast_validator():
+    return fastjsonschema.compile(load_schema("transaction"))
+
+
+def schema_problems(event: dict) -> list[str]:
+    """What breaks the shared transaction schema (Luhn included); empty when valid.
+
+    A compiled validator answers the common case fast; the readable messages come from
+    fraud_events.problems, the contract's own check, when it finds something wrong.
+    """
+    try:
+        _fast_validator()(event)
+    except fastjsonschema.JsonSchemaException:
+        return problems(event)
+    if not luhn_valid(event["card_number"]):
+        return ["card_number: fails the Luhn check"]
+    return []
+
+
+def _classify(event: dict, found: list[str]) -> str:
+    if event.get("event_type") != "transaction":
+        return "wrong_event_type"
+    if event.get("schema_version") != SCHEMA_VERSION:
+        return "unsupported_schema_version"
+    if found == ["card_number: fails the Luhn check"]:
+        return "invalid_card_number"
+    return "schema_violation"
+
+
+def parse_transaction(
+    raw: bytes | None, key: bytes
+) -> tuple[dict[str, Any] | None, Rejection | None]:
+    """The tokenised transaction, or why it is rejected. Never raises on bad input."""
+    if raw is None or not raw.strip():
+        return None, Rejection("empty_payload", "the message has no value")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return None, Rejection("not_utf8", f"payload is not UTF-8: {error.reason}")
+    try:
+        event = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:
+        return None, Rejection("invalid_json", str(error)[:200])
+    if not isinstance(event, dict):
+        return None, Rejection(
+            "not_an_object", f"expected a JSON object, got {type(event).__name__}"
+        )
+    found = schema_problems(event)
+    if found:
+        detail = redact_card_numbers("; ".join(found), key)[:500]
+        return None, Rejection(_classify(event, found), detail)
+    try:
+        event_time = parse_event_time(event["event_time"])
+    except ValueError as error:
+        return None, Rejection("invalid_event_time", str(error)[:200])
+    amount = float(event["amount"])
+    if not math.isfinite(amount) or amount <= 0:
+        return None, Rejection("schema_violation", "amount: must be a finite number > 0")
+    record = {name: event.get(name) for name in TRANSACTION_FIELDS}
+    record.update(
+        event_time=event_time,
+        card_token=card_token(event["card_number"], key),
+        amount=amount,
+        latitude=float(event["latitude"]),
+        longitude=float(event["longitude"]),
+    )
+    return record, None
+
+
+def dead_letter(
+    raw: bytes | None,
+    rejection: Rejection,
+    source_topic: str,
+    partition: int,
+    offset: int,
+    detection_time: datetime,
+    key: bytes,
+) -> dict[str, Any]:
+    """The dead-letter document of a rejected message (card numbers in it tokenised)."""
+    return {
+        "reason": rejection.reason,
+        "error": rejection.error,
+        "source_topic": source_topic,
+        "partition": partition,
+        "offset": offset,
+        "payload": redact_card_numbers(decode_payload(raw), key),
+        "detection_time": rfc3339(detection_time),
+    }

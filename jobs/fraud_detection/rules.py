@@ -1,0 +1,294 @@
+"""The detection rules: pure functions of one card's recent history and a new transaction.
+
+Times are epoch seconds. A card's state (`CardState`) holds the transactions of the longest rule
+window plus running amount statistics; `CardState.observe` evaluates every enabled rule for a new
+transaction, then adds it. Evaluation only looks at transactions at or before the new one, so the
+same events in the same per-card order always give the same alerts.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+EARTH_RADIUS_KM = 6371.0
+# Below this distance two uses of a card are never "impossible travel" (same city, GPS noise).
+MIN_TRAVEL_KM = 50.0
+TRAVEL_LOOKBACK_S = 6 * 3600  # an earlier use within this time can make travel impossible
+FEATURE_DAYS_S = 30 * 86400  # amounts kept for the model's 1, 7 and 30-day card aggregates
+KNOWN_DEVICES = 20
+USUAL_AMOUNTS = 50  # amounts kept per card for its usual amount
+
+
+@dataclass(frozen=True)
+class Txn:
+    """The fields of a transaction the rules read."""
+
+    transaction_id: str
+    time: float
+    amount: float
+    category: str
+    latitude: float
+    longitude: float
+    region: str
+    channel: str = "pos"
+    device_id: str | None = None
+
+    def as_list(self) -> list:
+        return [self.transaction_id, self.time, self.amount, self.category, self.latitude,
+                self.longitude, self.region, self.channel, self.device_id]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    """A rule that fired: its score in (0, 1], the values that triggered it, the transactions."""
+
+    rule: str
+    score: float
+    explanation: dict[str, Any]
+    transaction_ids: tuple[str, ...]
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in kilometres."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi, dlambda = phi2 - phi1, math.radians(lon2 - lon1)
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _score(observed: float, threshold: float) -> float:
+    """0.5 at the threshold, 1.0 at twice it and beyond."""
+    return round(min(1.0, 0.5 * observed / threshold), 4)
+
+
+def _speed_kmh(previous: Txn, txn: Txn) -> tuple[float, float]:
+    """(distance in km, speed in km/h) between two uses; time gaps under a second count as one."""
+    distance = haversine_km(previous.latitude, previous.longitude, txn.latitude, txn.longitude)
+    return distance, distance / (max(txn.time - previous.time, 1.0) / 3600)
+
+
+def impossible_travel(history: list[Txn], txn: Txn, max_speed_kmh: float) -> RuleHit | None:
+    """Earlier uses of the card too far away (over MIN_TRAVEL_KM) to reach at `max_speed_kmh`.
+
+    Every such earlier use is named, so a fraudster's use in between does not hide the trip.
+    """
+    impossible = []
+    for previous in history:
+        distance, speed = _speed_kmh(previous, txn)
+        if distance >= MIN_TRAVEL_KM and speed > max_speed_kmh:
+            impossible.append((speed, distance, previous))
+    if not impossible:
+        return None
+    speed, distance, fastest = max(impossible, key=lambda found: found[0])
+    return RuleHit(
+        "impossibleTravel",
+        _score(speed, max_speed_kmh),
+        {
+            "distance_km": round(distance, 1),
+            "elapsed_seconds": round(txn.time - fastest.time, 3),
+            "speed_kmh": round(speed, 1),
+            "max_speed_kmh": max_speed_kmh,
+            "from_region": fastest.region,
+            "to_region": txn.region,
+        },
+        (*(previous.transaction_id for _, _, previous in impossible), txn.transaction_id),
+    )
+
+
+def _within(history: list[Txn], txn: Txn, minutes: float) -> list[Txn]:
+    start = txn.time - minutes * 60
+    return [past for past in history if past.time >= start]
+
+
+def spending_spree(history: list[Txn], txn: Txn, min_categories: int, minutes: float):
+    """`min_categories` or more distinct merchant categories within the window."""
+    window = [*_within(history, txn, minutes), txn]
+    categories = sorted({past.category for past in window})
+    if len(categories) < min_categories:
+        return None
+    return RuleHit(
+        "spendingSpree",
+        _score(len(categories), min_categories),
+        {"categories": categories, "min_categories": min_categories, "window_minutes": minutes},
+        tuple(past.transaction_id for past in window),
+    )
+
+
+def card_testing(history: list[Txn], txn: Txn, small_max: float, large_min: float, minutes: float):
+    """Probing amounts up to `small_max`, then a purchase of at least `large_min`."""
+    if txn.amount < large_min:
+        return None
+    probes = [past for past in _within(history, txn, minutes) if past.amount <= small_max]
+    if not probes:
+        return None
+    return RuleHit(
+        "cardTesting",
+        _score(txn.amount, large_min),
+        {
+            "probe_amounts": [past.amount for past in probes],
+            "amount": txn.amount,
+            "small_amount_max": small_max,
+            "large_amount_min": large_min,
+            "window_minutes": minutes,
+        },
+        (*(past.transaction_id for past in probes), txn.transaction_id),
+    )
+
+
+def velocity(history: list[Txn], txn: Txn, max_count: int, max_amount: float, minutes: float):
+    """More than `max_count` transactions, or more than `max_amount` in total, in the window."""
+    window = [*_within(history, txn, minutes), txn]
+    count, total = len(window), round(sum(past.amount for past in window), 2)
+    if count <= max_count and total <= max_amount:
+        return None
+    return RuleHit(
+        "velocity",
+        max(_score(count, max_count), _score(total, max_amount)),
+        {
+            "transactions": count,
+            "total_amount": total,
+            "max_transactions": max_count,
+            "max_amount": max_amount,
+            "window_minutes": minutes,
+        },
+        tuple(past.transaction_id for past in window),
+    )
+
+
+def amount_threshold(usual: list[float], txn: Txn, multiplier: float, min_history: int):
+    """An amount above `multiplier` times the card's usual amount.
+
+    The usual amount is the mean of the card's last usual amounts without the largest one, so
+    the odd large payment (fraud that went unnoticed included) does not hide the next; the rule
+    needs at least `min_history` of them.
+    """
+    if len(usual) < min_history:
+        return None
+    typical = (sum(usual) - max(usual)) / (len(usual) - 1) if len(usual) > 1 else usual[0]
+    if txn.amount <= multiplier * typical:
+        return None
+    return RuleHit(
+        "amountThreshold",
+        _score(txn.amount, multiplier * typical),
+        {
+            "amount": txn.amount,
+            "card_usual_amount": round(typical, 2),
+            "history_transactions": len(usual),
+            "multiplier": multiplier,
+        },
+        (txn.transaction_id,),
+    )
+
+
+def longest_window_seconds(rules: dict[str, dict[str, Any]]) -> float:
+    """How long transactions stay in a card's state: the longest rule window, at least
+    TRAVEL_LOOKBACK_S (how far back impossible travel looks)."""
+    minutes = [
+        params["windowMinutes"]
+        for params in rules.values()
+        if params.get("enabled", True) and "windowMinutes" in params
+    ]
+    return max([TRAVEL_LOOKBACK_S / 60, *minutes]) * 60
+
+
+@dataclass
+class CardState:
+    """One card's recent transactions (time order) and running amount statistics."""
+
+    recent: list[Txn] = field(default_factory=list)
+    usual: list[list] = field(default_factory=list)  # [transaction id, amount], oldest first
+    amounts: list[list] = field(default_factory=list)  # [time, amount] of the last 30 days
+    devices: list[str] = field(default_factory=list)  # the last KNOWN_DEVICES devices used
+    latest: float = 0.0
+
+    def evaluate(self, txn: Txn, rules: dict[str, dict[str, Any]]) -> list[RuleHit]:
+        """The rules that fire for `txn` given what came before it."""
+        history = [past for past in self.recent if past.time <= txn.time]
+        hits = []
+        if (params := _enabled(rules, "impossibleTravel")) is not None:
+            hits.append(impossible_travel(history, txn, params["maxSpeedKmh"]))
+        if (params := _enabled(rules, "spendingSpree")) is not None:
+            hits.append(
+                spending_spree(history, txn, params["minCategories"], params["windowMinutes"])
+            )
+        if (params := _enabled(rules, "cardTesting")) is not None:
+            hits.append(
+                card_testing(
+                    history,
+                    txn,
+                    params["smallAmountMax"],
+                    params["largeAmountMin"],
+                    params["windowMinutes"],
+                )
+            )
+        if (params := _enabled(rules, "velocity")) is not None:
+            hits.append(
+                velocity(
+                    history,
+                    txn,
+                    params["maxTransactions"],
+                    params["maxAmount"],
+                    params["windowMinutes"],
+                )
+            )
+        if (params := _enabled(rules, "amountThreshold")) is not None:
+            hits.append(
+                amount_threshold(
+                    [amount for _, amount in self.usual],
+                    txn,
+                    params["multiplier"],
+                    params["minHistory"],
+                )
+            )
+        return [hit for hit in hits if hit is not None]
+
+    def add(self, txn: Txn, keep_seconds: float, flagged: set[str] = frozenset()) -> None:
+        """Remember `txn` and forget what is older than `keep_seconds` before the newest.
+
+        The card's usual amounts (the last USUAL_AMOUNTS) leave out every `flagged` transaction,
+        that is, any named in an alert.
+        """
+        self.recent.append(txn)
+        self.recent.sort(key=lambda past: (past.time, past.transaction_id))
+        self.usual.append([txn.transaction_id, txn.amount])
+        self.usual = [entry for entry in self.usual if entry[0] not in flagged][-USUAL_AMOUNTS:]
+        self.amounts.append([txn.time, txn.amount])
+        self.amounts = [entry for entry in self.amounts if entry[0] >= txn.time - FEATURE_DAYS_S]
+        if txn.device_id and txn.device_id not in self.devices:
+            self.devices = [*self.devices, txn.device_id][-KNOWN_DEVICES:]
+        self.latest = max(self.latest, txn.time)
+        horizon = self.latest - keep_seconds
+        self.recent = [past for past in self.recent if past.time >= horizon]
+
+    def observe(self, txn: Txn, rules: dict[str, dict[str, Any]]) -> list[RuleHit]:
+        """Evaluate the rules for `txn`, then add it to the state."""
+        hits = self.evaluate(txn, rules)
+        flagged = {tx for hit in hits for tx in hit.transaction_ids}
+        self.add(txn, longest_window_seconds(rules), flagged)
+        return hits
+
+    def to_json(self) -> dict:
+        return {
+            "recent": [txn.as_list() for txn in self.recent],
+            "usual": self.usual,
+            "amounts": self.amounts,
+            "devices": self.devices,
+            "latest": self.latest,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> CardState:
+        return cls(
+            recent=[Txn(*values) for values in data["recent"]],
+            usual=data["usual"],
+            amounts=data["amounts"],
+            devices=data["devices"],
+            latest=data["latest"],
+        )
+
+
+def _enabled(rules: dict[str, dict[str, Any]], name: str) -> dict[str, Any] | None:
+    params = rules.get(name)
+    return params if params and params.get("enabled", True) else None

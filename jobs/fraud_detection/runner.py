@@ -1,0 +1,62 @@
+"""Run the job until its queries stop: config, session, metrics endpoint, queries."""
+
+from __future__ import annotations
+
+import logging
+
+from pyspark.errors import StreamingQueryException
+from pyspark.sql import SparkSession
+
+from fraud_detection.config import JobConfig, load_config, tokenization_key
+from fraud_detection.job import MAX_OFFSETS_PER_TRIGGER, DetectionJob
+from fraud_detection.metrics import JobMetrics, MetricsListener
+from fraud_detection.sinks import Sinks
+
+log = logging.getLogger(__name__)
+
+
+def start_job(
+    spark: SparkSession,
+    config: JobConfig,
+    metrics: JobMetrics,
+    trigger: dict | None = None,
+    max_offsets_per_trigger: int = MAX_OFFSETS_PER_TRIGGER,
+):
+    """Start the queries on `spark` with the listener feeding `metrics`; returns the queries."""
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    listener = MetricsListener(metrics)
+    spark.streams.addListener(listener)
+    sinks = Sinks(config, metrics)
+    job = DetectionJob(spark, config, tokenization_key(), sinks, max_offsets_per_trigger)
+    return job.start(trigger), listener
+
+
+def run(
+    config_path: str,
+    metrics_address: str = "0.0.0.0",
+    available_now: bool = False,
+    max_offsets_per_trigger: int = MAX_OFFSETS_PER_TRIGGER,
+) -> int:
+    """Run until the queries stop (at once when any fails: exit code 1).
+
+    `available_now` processes what the topic holds, then stops (backfills, tests).
+    """
+    config = load_config(config_path)
+    spark = SparkSession.builder.appName(f"fraud-detection-{config.pipeline}").getOrCreate()
+    metrics = JobMetrics()
+    metrics.serve(config.metrics_port, metrics_address)
+    trigger = {"availableNow": True} if available_now else None
+    queries, _ = start_job(spark, config, metrics, trigger, max_offsets_per_trigger)
+    log.info("started %d queries for pipeline %s", len(queries), config.pipeline)
+    try:
+        if available_now:
+            for query in queries:
+                query.awaitTermination()
+        else:
+            spark.streams.awaitAnyTermination()
+    except StreamingQueryException:
+        log.exception("a query failed; stopping the job")
+    failed = [query for query in queries if query.exception() is not None]
+    for query in failed:
+        log.error("query %s failed: %s", query.name, query.exception())
+    return 1 if failed else 0

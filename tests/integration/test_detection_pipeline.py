@@ -1,0 +1,256 @@
+"""The detection job end to end on the test bed, driven by simulator data.
+
+One simulated week (plus bad input) goes through Kafka; the job runs in this process on the
+shared SparkSession and writes to Kafka, Elasticsearch and its Prometheus endpoint. A second run
+of the same job as spark-submit is killed mid-stream and restarted from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+import fraud_simulator
+from fraud_detection.config import parse_config
+from fraud_detection.evaluation import card_history, labelled_scenarios, scenario_scores
+from fraud_detection.harness import (
+    BAD_INPUTS,
+    create_topics,
+    job_document,
+    produce,
+    read_json,
+    write_job_yaml,
+)
+from fraud_detection.metrics import JobMetrics
+from fraud_detection.runner import start_job
+from fraud_testbed.process import free_port
+from fraud_testbed.spark import local_conf
+
+# Spark's Python workers must run this interpreter, which has the project installed; the session
+# fixture starts after collection, so this takes effect (fraud_testbed.spark should set it).
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+KEY = "integration-tokenization-key"
+SIMULATION = {"customers": 800, "terminals": 300, "fraudRate": 0.08, "seed": 11}
+START, DAYS = datetime(2026, 3, 2, tzinfo=UTC), 8
+RUN_TIMEOUT_S = 420
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def environment(elasticsearch):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TOKENIZATION_KEY", KEY)
+        patch.setenv("ES_USERNAME", elasticsearch.username)
+        patch.setenv("ES_PASSWORD", elasticsearch.password)
+        yield
+
+
+@pytest.fixture(scope="module")
+def simulated_topic(kafka):
+    """A transactions topic with a simulated week, a bad message every 500; and the labels."""
+    events = list(fraud_simulator.generate(SIMULATION, START, timedelta(days=DAYS)))
+    transactions = [event for event in events if event.kind == "transaction"]
+    bad = list(BAD_INPUTS.values())
+    messages = []
+    for number, event in enumerate(transactions):
+        messages.append((event.key, event.payload.encode()))
+        if number % 500 == 250:
+            messages.append((None, bad[(number // 500) % len(bad)][0]))
+    messages += [(None, raw) for raw, _ in bad]
+    topic = f"sim-{uuid.uuid4().hex[:6]}-transactions"
+    create_topics(kafka.bootstrap_servers, [topic])
+    produce(kafka.bootstrap_servers, topic, messages)
+    labels = labelled_scenarios(event.value for event in events if event.kind == "label")
+    return topic, transactions, labels
+
+
+def pipeline_config(kafka, elasticsearch, topic: str, checkpoint: Path, metrics_port: int):
+    pipeline = f"p{uuid.uuid4().hex[:6]}"
+    document = job_document(
+        pipeline, kafka.bootstrap_servers, checkpoint, elasticsearch.url, metrics_port
+    )
+    document["kafka"]["topics"]["transactions"] = topic
+    outputs = [name for key, name in document["kafka"]["topics"].items() if key != "transactions"]
+    create_topics(kafka.bootstrap_servers, outputs)
+    return document
+
+
+@pytest.fixture(scope="module")
+def run(kafka, spark, elasticsearch, prometheus, environment, simulated_topic, tmp_path_factory):
+    """The job in this process over the whole topic (availableNow), metrics scraped."""
+    topic, transactions, labels = simulated_topic
+    port = free_port()
+    document = pipeline_config(
+        kafka, elasticsearch, topic, tmp_path_factory.mktemp("checkpoint"), port
+    )
+    config = parse_config(document)
+    metrics = JobMetrics()
+    metrics.serve(port, "127.0.0.1")
+    prometheus.add_target("fraud-detection", f"127.0.0.1:{port}")
+    began = time.monotonic()
+    queries, listener = start_job(spark, config, metrics, {"availableNow": True})
+    try:
+        for query in queries:
+            assert query.awaitTermination(RUN_TIMEOUT_S), f"{query.name} still running"
+            assert query.exception() is None, query.exception()
+    finally:
+        spark.streams.removeListener(listener)
+    print(f"\njob over {len(transactions)} transactions: {time.monotonic() - began:.1f} s")
+    alerts = read_json(kafka.bootstrap_servers, config.topics["alerts"])
+    return config, alerts, labels, len(transactions)
+
+
+def test_rules_catch_their_scenarios_with_high_recall_and_precision(run, simulated_topic):
+    _, alerts, labels, _ = run
+    history = card_history([event.value for event in simulated_topic[1]])
+    scores = scenario_scores(labels, alerts, history)
+    print(json.dumps(scores, indent=1))
+    assert set(scores) == {"impossible_travel", "spending_spree", "card_testing", "high_amount"}
+    for scenario in ("impossible_travel", "spending_spree", "card_testing"):
+        assert scores[scenario]["recall"] >= 0.99, scores[scenario]
+        assert scores[scenario]["precision"] >= 0.95, scores[scenario]
+    # high_amount needs card history (minHistory): cards seen less often cannot be judged.
+    assert scores["high_amount"]["precision"] >= 0.95
+    assert scores["high_amount"]["recall_with_history"] >= 0.95, scores["high_amount"]
+
+
+def test_the_model_raises_explained_alerts_that_are_mostly_fraud(run):
+    _, alerts, labels, _ = run
+    model = [alert for alert in alerts if alert["rule"] == "model"]
+    correct = sum(labels[alert["transaction_ids"][0]] is not None for alert in model)
+    print(f"model alerts: {len(model)}, of them fraud: {correct}")
+    assert len(model) > 20
+    assert correct / len(model) >= 0.8
+    for alert in model:
+        assert alert["score"] >= alert["explanation"]["threshold"] == 0.8
+        assert set(alert["explanation"]["features"]) >= {"amount", "card_nb_tx_30day"}
+
+
+def test_alerts_are_explained_unique_and_in_elasticsearch_by_id(run, elasticsearch):
+    config, alerts, _, _ = run
+    ids = [alert["alert_id"] for alert in alerts]
+    assert len(ids) == len(set(ids)) > 100
+    for alert in alerts:
+        assert alert["explanation"] and alert["transaction_ids"]
+        assert alert["card_token"].startswith("tok_")
+        assert alert["detection_time"] >= alert["event_time"]
+    client = elasticsearch.client()
+    client.indices.refresh(index=config.index("alerts"))
+    stored = client.search(index=config.index("alerts"), size=10_000, _source=False)
+    assert {hit["_id"] for hit in stored["hits"]["hits"]} == set(ids)
+    template = client.indices.get_index_template(name=config.index("alerts"))
+    assert template["index_templates"][0]["index_template"]["index_patterns"] == [
+        config.index("alerts")
+    ]
+
+
+def test_bad_input_lands_in_dead_letters_with_reasons_while_good_events_flow(run, kafka):
+    config, alerts, _, _ = run
+    letters = read_json(kafka.bootstrap_servers, config.topics["deadLetters"])
+    expected = sorted(reason for _, reason in BAD_INPUTS.values())
+    assert len(letters) >= len(BAD_INPUTS) >= 20
+    assert {letter["reason"] for letter in letters} == set(expected)
+    assert all(letter["error"] and letter["source_topic"] for letter in letters)
+    # every bad message at the end of the topic, in order, with its own reason
+    tail = sorted(letters, key=lambda letter: letter["offset"])[-len(BAD_INPUTS) :]
+    assert [letter["reason"] for letter in tail] == [r for _, r in BAD_INPUTS.values()]
+    assert alerts, "good events around the bad ones were processed"
+
+
+def test_no_card_number_leaves_the_job(run, kafka, simulated_topic):
+    config, _, _, _ = run
+    _, transactions, _ = simulated_topic
+    cards = {event.value["card_number"] for event in transactions}
+    for name in ("alerts", "deadLetters"):
+        for message in read_json(kafka.bootstrap_servers, config.topics[name]):
+            text = json.dumps(message)
+            assert not any(card in text for card in cards if card[:6] in text)
+
+
+def test_per_minute_kpis_are_indexed(run, elasticsearch):
+    config, _, _, transactions = run
+    client = elasticsearch.client()
+    client.indices.refresh(index=config.index("kpis"))
+    total = client.search(
+        index=config.index("kpis"),
+        size=0,
+        aggs={"transactions": {"sum": {"field": "transactions"}}},
+    )
+    assert total["aggregations"]["transactions"]["value"] == transactions
+    sample = client.search(index=config.index("kpis"), size=1)["hits"]["hits"][0]["_source"]
+    assert sample["average_ticket"] == pytest.approx(
+        sample["amount_total"] / sample["transactions"], abs=0.01
+    )
+
+
+def test_prometheus_scrapes_the_job_metrics(run, prometheus):
+    _, alerts, _, transactions = run
+    rules = prometheus.wait_for('fraud_detection_alerts_total{job="fraud-detection"}', 30)
+    assert sum(float(series["value"][1]) for series in rules) == len(alerts)
+    dead = prometheus.wait_for("sum(fraud_detection_dead_letters_total)", 30)
+    assert float(dead[0]["value"][1]) >= len(BAD_INPUTS)
+    rows = prometheus.wait_for('fraud_detection_input_rows_total{query="detection"}', 30)
+    assert float(rows[0]["value"][1]) >= transactions
+    for name in (
+        "fraud_detection_batch_duration_seconds_count",
+        "fraud_detection_event_to_alert_latency_seconds_bucket",
+        "fraud_detection_processed_rows_per_second",
+        "fraud_detection_consumer_lag_records",
+    ):
+        assert prometheus.wait_for(name, 30), name
+    lag = prometheus.query('fraud_detection_consumer_lag_records{query="detection"}')
+    assert float(lag[0]["value"][1]) == 0
+
+
+def spark_submit(config_path: Path, *args: str, log: Path) -> subprocess.Popen:
+    conf = local_conf(config_path.parent / "spark")
+    command = [str(Path(sys.executable).parent / "spark-submit")]
+    for key, value in conf.items():
+        command += ["--conf", f"{key}={value}"]
+    command += [str(REPO / "jobs" / "run_detection.py"), "--config", str(config_path), *args]
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
+    with open(log, "ab") as output:
+        return subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+
+
+def test_a_job_killed_mid_stream_and_restarted_raises_the_same_alerts(
+    run, kafka, elasticsearch, environment, simulated_topic, tmp_path
+):
+    _, reference, _, _ = run
+    topic, _, _ = simulated_topic
+    document = pipeline_config(kafka, elasticsearch, topic, tmp_path / "checkpoint", free_port())
+    config_path = write_job_yaml(document, tmp_path / "job.yaml")
+    config = parse_config(document)
+    log = tmp_path / "job.log"
+    first = spark_submit(config_path, "--max-offsets-per-trigger", "1500", log=log)
+    commits = tmp_path / "checkpoint" / "detection" / "commits"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and len(list(commits.glob("[0-9]*"))) < 3:
+        assert first.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.5)
+    assert len(list(commits.glob("[0-9]*"))) >= 3, "no progress within 240 s"
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(30)
+    partial = read_json(kafka.bootstrap_servers, config.topics["alerts"])
+    assert 0 < len({alert["alert_id"] for alert in partial}) < len(reference)
+
+    second = spark_submit(config_path, "--available-now", log=log)
+    assert second.wait(RUN_TIMEOUT_S) == 0, log.read_text()[-3000:]
+    restarted = read_json(kafka.bootstrap_servers, config.topics["alerts"])
+    assert {a["alert_id"] for a in restarted} == {a["alert_id"] for a in reference}
+    client = elasticsearch.client()
+    client.indices.refresh(index=config.index("alerts"))
+    stored = client.search(index=config.index("alerts"), size=10_000, _source=False)
+    assert {hit["_id"] for hit in stored["hits"]["hits"]} == {a["alert_id"] for a in reference}

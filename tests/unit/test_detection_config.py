@@ -1,0 +1,99 @@
+"""job.yaml loading, alert ids and Kafka lag: small pure functions the job depends on."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from fraud_detection.alerts import alert_id, build_alert
+from fraud_detection.config import ConfigError, duration_seconds, load_config, model_path
+from fraud_detection.metrics import kafka_lag
+
+JOB_YAML = """
+pipeline: {name: payments, namespace: fraud}
+kafka:
+  bootstrapServers: kafka:9092
+  topics: {transactions: payments-transactions, alerts: payments-alerts,
+           labels: payments-labels, deadLetters: payments-dead-letters}
+detection:
+  triggerInterval: 2 seconds
+  rules: {velocity: {maxTransactions: 3}, cardTesting: {enabled: false}}
+  model: {scoreThreshold: 0.9}
+checkpointLocation: /checkpoints/fraud/payments
+elasticsearch: {url: http://es:9200, indexPrefix: bank}
+metrics: {port: 9200}
+"""
+
+
+def test_job_yaml_is_loaded_with_defaults_for_what_it_omits(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_text(JOB_YAML)
+    config = load_config(path)
+    assert config.topics["deadLetters"] == "payments-dead-letters"
+    assert config.detection.trigger_interval == "2 seconds"
+    assert config.detection.watermark_delay == "10 minutes"
+    assert config.detection.rules["velocity"] == {
+        "enabled": True,
+        "maxTransactions": 3,
+        "maxAmount": 5000.0,
+        "windowMinutes": 10,
+    }
+    assert config.detection.rules["cardTesting"]["enabled"] is False
+    assert config.detection.model["scoreThreshold"] == 0.9
+    assert config.detection.model["enabled"] is True
+    assert (config.index("alerts"), config.metrics_port) == ("bank-alerts", 9200)
+
+
+def test_missing_topics_and_bad_durations_are_refused():
+    document = yaml.safe_load(JOB_YAML)
+    del document["kafka"]["topics"]["alerts"]
+    with pytest.raises(ConfigError, match=r"kafka\.topics\.alerts"):
+        load_config_from(document)
+    document = yaml.safe_load(JOB_YAML)
+    document["detection"]["watermarkDelay"] = "soon"
+    with pytest.raises(ConfigError, match="duration"):
+        load_config_from(document)
+
+
+def load_config_from(document):
+    from fraud_detection.config import parse_config
+
+    return parse_config(document)
+
+
+def test_durations_and_model_uris():
+    assert duration_seconds("10 minutes") == 600
+    assert duration_seconds("1 second") == 1
+    assert str(model_path("local:///opt/fraudpipeline/models/default")) == (
+        "/opt/fraudpipeline/models/default"
+    )
+
+
+def test_alert_ids_depend_on_rule_and_transaction_set_only():
+    assert alert_id("velocity", ["b", "a"]) == alert_id("velocity", ("a", "b"))
+    assert alert_id("velocity", ["a", "b"]) != alert_id("spendingSpree", ["a", "b"])
+    assert alert_id("velocity", ["a"]) != alert_id("velocity", ["a", "b"])
+
+
+def test_an_alert_document_has_the_contract_fields():
+    from datetime import UTC, datetime
+
+    moment = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
+    document = build_alert(
+        "velocity", 0.7, {"transactions": 11}, ["t1", "t2"], "tok_x", "c1", "t9", moment, moment
+    )
+    assert set(document) == {
+        "alert_id", "rule", "score", "explanation", "transaction_ids", "card_token",
+        "customer_id", "terminal_id", "event_time", "detection_time",
+    }  # fmt: skip
+    assert document["event_time"] == "2026-01-01T08:00:00.000Z"
+    assert document["alert_id"] == alert_id("velocity", ["t1", "t2"])
+
+
+def test_consumer_lag_is_latest_minus_batch_end_summed_over_partitions():
+    source = {
+        "latestOffset": '{"tx": {"0": 100, "1": 50}}',
+        "endOffset": '{"tx": {"0": 90, "1": 50}}',
+    }
+    assert kafka_lag(source) == {"tx": 10}
+    assert kafka_lag({"latestOffset": None, "endOffset": None}) == {}

@@ -1,0 +1,55 @@
+"""Parsing and validation of transactions: valid ones are tokenised, bad ones dead letters."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from fraud_detection.events import dead_letter, parse_transaction
+from fraud_detection.harness import BAD_INPUTS, CARD, encode, transaction
+from fraud_detection.tokens import card_token
+
+KEY = b"unit-test-key-0123456789"
+
+
+def test_a_valid_transaction_is_parsed_and_its_card_number_replaced_by_a_token():
+    record, rejection = parse_transaction(encode(transaction()), KEY)
+    assert rejection is None
+    assert record["card_token"] == card_token(CARD, KEY)
+    assert CARD not in json.dumps(record, default=str)
+    assert record["event_time"] == datetime(2026, 1, 1, 8, 15, 2, 123000, tzinfo=UTC)
+    assert (record["amount"], record["merchant_category"]) == (12.5, "grocery")
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_bad_input_is_rejected_with_its_reason_and_never_raises(name):
+    raw, reason = BAD_INPUTS[name]
+    record, rejection = parse_transaction(raw, KEY)
+    assert record is None
+    assert rejection.reason == reason
+    assert rejection.error
+
+
+def test_rejection_details_and_dead_letters_never_carry_a_card_number():
+    raw = encode(transaction(card_number=int(CARD)))
+    _, rejection = parse_transaction(raw, KEY)
+    letter = dead_letter(raw, rejection, "p-transactions", 2, 41, datetime.now(UTC), KEY)
+    assert CARD not in json.dumps(letter)
+    assert card_token(CARD, KEY) in letter["payload"]
+    assert (letter["source_topic"], letter["partition"], letter["offset"]) == (
+        "p-transactions",
+        2,
+        41,
+    )
+    assert letter["reason"] == "schema_violation"
+
+
+def test_a_dead_letter_keeps_non_utf8_payloads_as_base64():
+    raw = b"\xff\xfe\x00garbage"
+    _, rejection = parse_transaction(raw, KEY)
+    letter = dead_letter(raw, rejection, "t", 0, 7, datetime(2026, 1, 1, tzinfo=UTC), KEY)
+    assert base64.b64decode(letter["payload"]) == raw
+    assert letter["detection_time"] == "2026-01-01T00:00:00.000Z"

@@ -1,0 +1,90 @@
+"""Model features, model alerts and the evaluation measures, on small hand-made inputs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from fraud_detection.config import DEFAULT_RULES
+from fraud_detection.detector import ALERT_COLUMNS, MODEL_RULE, model_alerts
+from fraud_detection.evaluation import card_precision_at_k, scenario_scores
+from fraud_detection.model import FEATURES, card_features
+from fraud_detection.rules import CardState, Txn
+
+MONDAY_NOON = 1_767_614_400  # 2026-01-05 12:00 UTC
+
+
+def txn(number, hours, amount, device=None, channel="pos"):
+    return Txn(
+        f"tx-{number}", MONDAY_NOON + hours * 3600, amount, "grocery", 48.85, 2.35, "PAR",
+        channel, device,
+    )  # fmt: skip
+
+
+def test_card_features_count_and_average_over_1_7_30_days_including_the_transaction():
+    card = CardState()
+    for number, (hours, amount) in enumerate([(-24 * 20, 100.0), (-24 * 3, 40.0), (-2, 20.0)]):
+        card.observe(txn(number, hours, amount, device="D1"), DEFAULT_RULES)
+    features = dict(
+        zip(FEATURES, card_features(card, txn(9, 0, 60.0, "D2", "ecommerce")), strict=True)
+    )
+    assert (features["card_nb_tx_1day"], features["card_nb_tx_7day"]) == (2, 3)
+    assert features["card_nb_tx_30day"] == 4
+    assert features["card_avg_amount_1day"] == pytest.approx(40.0)
+    assert features["card_avg_amount_30day"] == pytest.approx(55.0)
+    assert features["new_device"] == 1.0 and features["ecommerce"] == 1.0
+    assert features["during_weekend"] == 0.0 and features["during_night"] == 0.0
+    known = dict(zip(FEATURES, card_features(card, txn(10, 0, 60.0, "D1")), strict=True))
+    assert known["new_device"] == 0.0
+
+
+class FixedScores:
+    """A stand-in classifier whose probability is the first feature (the amount) / 1000."""
+
+    def predict_proba(self, rows):
+        import numpy as np
+
+        return np.column_stack([1 - rows[:, 0] / 1000, rows[:, 0] / 1000])
+
+
+def test_model_alerts_keep_rule_alerts_and_candidates_at_or_above_the_threshold():
+    base = {
+        "card_token": "tok",
+        "customer_id": "c",
+        "terminal_id": "t",
+        "event_ms": 1,
+        "kafka_ms": 2,
+    }
+    zeros = [0.0] * (len(FEATURES) - 1)
+    frame = pd.DataFrame(
+        [
+            {**base, "rule": MODEL_RULE, "transaction_ids": ["a"], "features": [900.0, *zeros]},
+            {**base, "rule": MODEL_RULE, "transaction_ids": ["b"], "features": [100.0, *zeros]},
+            {**base, "rule": "velocity", "alert_id": "v", "score": 0.6, "explanation": "{}",
+             "transaction_ids": ["c"], "features": None},
+        ]
+    )  # fmt: skip
+    alerts = model_alerts(frame, FixedScores(), 0.8)
+    assert list(alerts.columns) == list(ALERT_COLUMNS)
+    assert sorted(alerts["rule"]) == ["model", "velocity"]
+    model = alerts[alerts["rule"] == "model"].iloc[0]
+    assert list(model["transaction_ids"]) == ["a"] and model["score"] == pytest.approx(0.9)
+
+
+def test_card_precision_at_k_is_the_daily_share_of_fraudulent_cards_in_the_top_k():
+    days = [0, 0, 0, 1, 1]
+    cards = ["a", "b", "a", "a", "c"]
+    scores = [0.9, 0.8, 0.1, 0.2, 0.7]
+    frauds = [False, True, True, False, False]
+    # day 0: card a (best 0.9) had a fraud that day; day 1: card c (best 0.7) had none
+    assert card_precision_at_k(days, cards, scores, frauds, k=1) == pytest.approx(0.5)
+
+
+def test_scenario_scores_count_covered_fraud_and_correct_alerts():
+    scenarios = {"t1": "card_testing", "t2": "card_testing", "t3": None, "t4": "card_testing"}
+    alerts = [
+        {"rule": "cardTesting", "transaction_ids": ["t1", "t2"]},
+        {"rule": "cardTesting", "transaction_ids": ["t3"]},
+    ]
+    score = scenario_scores(scenarios, alerts)["card_testing"]
+    assert (score["recall"], score["precision"]) == (pytest.approx(2 / 3, abs=1e-3), 0.5)

@@ -1,0 +1,109 @@
+"""The rules on hand-made card histories: each fires on its pattern and stays quiet otherwise."""
+
+from __future__ import annotations
+
+from fraud_detection.config import DEFAULT_RULES
+from fraud_detection.rules import CardState, Txn, haversine_km
+
+PARIS, LYON, NEW_YORK = (48.85, 2.35), (45.76, 4.84), (40.71, -74.0)
+
+
+def txn(number: int, minute: float, amount=20.0, category="grocery", where=PARIS, region="FR"):
+    return Txn(f"tx-{number}", 1_700_000_000 + minute * 60, amount, category, *where, region)
+
+
+def run(transactions: list[Txn], rules=None) -> list[tuple[str, tuple[str, ...]]]:
+    state = CardState()
+    hits = []
+    for item in transactions:
+        hits += [
+            (hit.rule, hit.transaction_ids) for hit in state.observe(item, rules or DEFAULT_RULES)
+        ]
+    return hits
+
+
+def only(rule: str) -> dict:
+    return {name: {**params, "enabled": name == rule} for name, params in DEFAULT_RULES.items()}
+
+
+def test_haversine_paris_new_york_is_about_5840_km():
+    assert 5800 < haversine_km(*PARIS, *NEW_YORK) < 5880
+
+
+def test_impossible_travel_fires_on_paris_then_new_york_within_an_hour_only():
+    fast = run([txn(1, 0), txn(2, 60, where=NEW_YORK, region="US")], only("impossibleTravel"))
+    assert fast == [("impossibleTravel", ("tx-1", "tx-2"))]
+    slow = run([txn(1, 0), txn(2, 60 * 9, where=NEW_YORK, region="US")], only("impossibleTravel"))
+    assert slow == []
+    nearby = run([txn(1, 0), txn(2, 1, where=(48.86, 2.36))], only("impossibleTravel"))
+    assert nearby == []
+
+
+def test_impossible_travel_respects_the_configured_speed():
+    rules = only("impossibleTravel")
+    rules["impossibleTravel"]["maxSpeedKmh"] = 100
+    assert run([txn(1, 0), txn(2, 60, where=LYON)], rules) == [
+        ("impossibleTravel", ("tx-1", "tx-2"))
+    ]
+
+
+def test_spending_spree_needs_min_categories_within_the_window():
+    categories = ["grocery", "fuel", "travel", "electronics"]
+    spree = [txn(n, n, category=c) for n, c in enumerate(categories)]
+    assert run(spree, only("spendingSpree")) == [
+        ("spendingSpree", ("tx-0", "tx-1", "tx-2", "tx-3"))
+    ]
+    spread = [txn(n, n * 10, category=c) for n, c in enumerate(categories)]
+    assert run(spread, only("spendingSpree")) == []
+
+
+def test_card_testing_is_probes_then_a_large_amount_within_the_window():
+    probes = [txn(1, 0, amount=1.0), txn(2, 1, amount=0.5), txn(3, 2, amount=450.0)]
+    assert run(probes, only("cardTesting")) == [("cardTesting", ("tx-1", "tx-2", "tx-3"))]
+    late = [txn(1, 0, amount=1.0), txn(2, 30, amount=450.0)]
+    assert run(late, only("cardTesting")) == []
+    no_probe = [txn(1, 0, amount=50.0), txn(2, 1, amount=450.0)]
+    assert run(no_probe, only("cardTesting")) == []
+
+
+def test_velocity_fires_above_the_count_or_the_amount():
+    many = [txn(n, n * 0.5) for n in range(11)]
+    assert [hit[0] for hit in run(many, only("velocity"))] == ["velocity"]
+    big = [txn(1, 0, amount=3000.0), txn(2, 1, amount=2500.0)]
+    assert run(big, only("velocity")) == [("velocity", ("tx-1", "tx-2"))]
+    assert run([txn(n, n * 2) for n in range(10)], only("velocity")) == []
+
+
+def test_amount_threshold_compares_with_the_card_median_after_min_history():
+    history = [txn(n, n * 60, amount=20.0) for n in range(5)]
+    assert run([*history, txn(9, 400, amount=150.0)], only("amountThreshold")) == [
+        ("amountThreshold", ("tx-9",))
+    ]
+    assert run([*history, txn(9, 400, amount=90.0)], only("amountThreshold")) == []
+    assert run([*history[:4], txn(9, 400, amount=150.0)], only("amountThreshold")) == []
+
+
+def test_disabled_rules_never_fire():
+    rules = {name: {**params, "enabled": False} for name, params in DEFAULT_RULES.items()}
+    assert run([txn(1, 0), txn(2, 1, amount=9000.0, where=NEW_YORK)], rules) == []
+
+
+def test_state_survives_a_json_round_trip_with_the_same_alerts():
+    events = [txn(1, 0, amount=1.0), txn(2, 1, amount=1.5), txn(3, 2, amount=300.0)]
+    whole = run(events)
+    state = CardState()
+    for item in events[:2]:
+        state.observe(item, DEFAULT_RULES)
+    restored = CardState.from_json(state.to_json())
+    resumed = [
+        (hit.rule, hit.transaction_ids) for hit in restored.observe(events[2], DEFAULT_RULES)
+    ]
+    assert resumed == [hit for hit in whole if "tx-3" in hit[1]]
+
+
+def test_old_transactions_leave_the_state():
+    state = CardState()
+    for n in range(3):
+        state.observe(txn(n, n * 200), DEFAULT_RULES)
+    assert [item.transaction_id for item in state.recent] == ["tx-1", "tx-2"]
+    assert len(state.usual) == 3
