@@ -5,12 +5,8 @@ ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS source
 WORKDIR /src
-COPY pyproject.toml constraints.txt README.md LICENSE ./
-COPY operator operator
-COPY events events
-COPY simulators simulators
-COPY jobs jobs
-COPY testbed testbed
+# Every package directory of the distribution; .dockerignore leaves out the rest.
+COPY . .
 
 # Each image gets a virtualenv with only its own extra of the distribution, pinned.
 FROM source AS operator-venv
