@@ -7,10 +7,14 @@ import subprocess
 import pytest
 import yaml
 
+from fraud_testbed.install import KUBERNETES_VERSION
 from fraud_testbed.paths import REPO_ROOT, binary
 
 CHART = REPO_ROOT / "charts" / "fraudpipeline-operator"
 CRDS = REPO_ROOT / "crds"
+
+# Without a cluster, helm template assumes an old Kubernetes; say which one the test bed runs.
+TEMPLATE = ("template", "fraud", str(CHART), f"--kube-version={KUBERNETES_VERSION}")
 
 VALUE_SETS = {
     "defaults": [],
@@ -48,7 +52,7 @@ def helm(kube, *args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def render(kube, namespace: str, values: list[str]) -> list[dict]:
-    rendered = helm(kube, "template", "fraud", str(CHART), "--namespace", namespace, *values).stdout
+    rendered = helm(kube, *TEMPLATE, "--namespace", namespace, *values).stdout
     return [doc for doc in yaml.safe_load_all(rendered) if doc]
 
 
@@ -107,12 +111,14 @@ def test_crd_template_matches_the_generated_crd(kube, namespace):
     ],
 )
 def test_bad_values_are_rejected_with_the_setting_named(kube, values, message):
-    result = helm(kube, "template", "fraud", str(CHART), *values, check=False)
+    result = helm(kube, *TEMPLATE, *values, check=False)
     assert result.returncode != 0
     assert message in result.stderr, result.stderr
 
 
 def can_i(kube, service_account: str, verb: str, resource: str, namespace: str) -> bool:
+    """`kubectl auth can-i` as the service account; `resource/sub` names a subresource."""
+    resource, _, subresource = resource.partition("/")
     result = subprocess.run(
         [
             str(binary("kubectl")),
@@ -123,6 +129,7 @@ def can_i(kube, service_account: str, verb: str, resource: str, namespace: str) 
             resource,
             f"--as={service_account}",
             f"--namespace={namespace}",
+            *([f"--subresource={subresource}"] if subresource else []),
         ],
         capture_output=True,
         text=True,
