@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help venv deps run test train-model kind-cluster minikube-cluster prerequisites dev deploy test-unit test-integration lint format bench lock clean
+.PHONY: help venv deps run test train-model crds kind-cluster minikube-cluster prerequisites dev deploy test-unit test-integration lint format bench lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -44,6 +44,10 @@ bench: deps ## benchmarks: JSON in bench/results, a summary on stdout
 	$(PY) bench/testbed.py
 	$(PY) bench/simulator.py
 	$(PY) bench/detection.py
+	$(PY) bench/operator_scale.py
+
+crds: venv ## regenerate the FraudPipeline CRD (crds/ and the chart) from operator/fraud_operator/schema.py
+	$(PY) -m fraud_operator.schema
 
 train-model: venv ## retrain the default model in models/default from simulated traffic
 	$(PY) jobs/train_model.py --output models/default
