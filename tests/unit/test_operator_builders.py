@@ -84,7 +84,7 @@ def test_job_config_follows_the_contract():
         },
     }
     assert job["checkpointLocation"] == "/checkpoints/fraud/payments"
-    assert job["elasticsearch"] == {"url": "http://fraud-es-http:9200", "indexPrefix": "fraud"}
+    assert job["elasticsearch"] == {"url": "http://fraud-es-es-http:9200", "indexPrefix": "fraud"}
     assert job["detection"]["rules"]["cardTesting"]["largeAmountMin"] == 200.0
     assert job["metrics"] == {"port": 9108}
 
