@@ -7,7 +7,6 @@ import os
 import pwd
 import secrets
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from pathlib import Path
 from elasticsearch import Elasticsearch
 
 from fraud_testbed.paths import ELASTICSEARCH_HOME, ELASTICSEARCH_USER
-from fraud_testbed.process import ComponentError, ManagedProcess, free_port
+from fraud_testbed.process import ComponentError, ManagedProcess, free_port, run_once
 
 READY_TIMEOUT = 180
 HEAP = "-Xms512m -Xmx512m"
@@ -105,19 +104,9 @@ def run_elasticsearch(parent: Path | None = None) -> Iterator[ElasticsearchNode]
         _chown_tree(workdir, user)
     keystore = [str(ELASTICSEARCH_HOME / "bin" / "elasticsearch-keystore")]
     for args, stdin in ((["create"], None), (["add", "-x", "bootstrap.password"], password)):
-        done = subprocess.run(
-            keystore + args,
-            input=stdin,
-            env=env,
-            user=user,
-            capture_output=True,
-            text=True,
-            timeout=120,
+        run_once(
+            f"elasticsearch-keystore {args[0]}", keystore + args, input=stdin, env=env, user=user
         )
-        if done.returncode != 0:
-            raise ComponentError(
-                f"elasticsearch-keystore {args[0]} failed:\n{done.stdout}{done.stderr}"
-            )
     node = ManagedProcess(
         "elasticsearch",
         [ELASTICSEARCH_HOME / "bin" / "elasticsearch"],

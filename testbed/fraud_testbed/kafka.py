@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import socket
-import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from pathlib import Path
 from confluent_kafka.admin import AdminClient
 
 from fraud_testbed.paths import KAFKA_LIBS, java
-from fraud_testbed.process import ComponentError, ManagedProcess, free_port
+from fraud_testbed.process import ComponentError, ManagedProcess, free_port, run_once
 
 READY_TIMEOUT = 120
 HEAP = "-Xmx768m"
@@ -101,18 +100,12 @@ def run_kafka(workdir: Path, port: int | None = None) -> Iterator[KafkaBroker]:
         config.write_text(broker_properties(workdir, port, free_port()))
         (workdir / "log4j2.yaml").write_text(_LOG4J2)
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-        formatted = subprocess.run(
+        run_once(
+            "kafka storage format",
             _java(
                 "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config)
             ),
-            capture_output=True,
-            text=True,
-            timeout=120,
         )
-        if formatted.returncode != 0:
-            raise ComponentError(
-                f"kafka storage format failed:\n{formatted.stdout}{formatted.stderr}"
-            )
     broker = ManagedProcess(
         "kafka",
         _java(f"-Dlog4j2.configurationFile={workdir / 'log4j2.yaml'}", "kafka.Kafka", str(config)),

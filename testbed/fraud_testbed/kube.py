@@ -51,6 +51,19 @@ class KubeCluster:
             raise ComponentError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
         return result.stdout
 
+    def dry_run(self, objects: list[dict]) -> int:
+        """Server-side dry-run apply of `objects`; the number the API server accepted."""
+        applied = self.kubectl(
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            "--field-manager=dry-run",
+            "-f",
+            "-",
+            input=yaml.safe_dump_all(objects),
+        )
+        return applied.count("(server dry run)")
+
 
 @dataclass(frozen=True)
 class _Pki:

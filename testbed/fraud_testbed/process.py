@@ -31,6 +31,16 @@ def free_port() -> int:
     raise ComponentError("no free TCP port on 127.0.0.1 after 100 tries")
 
 
+def run_once(what: str, argv: Sequence[str | os.PathLike], **options) -> str:
+    """Run a set-up command to completion; its stdout, or an error with everything it printed."""
+    done = subprocess.run(
+        [str(arg) for arg in argv], capture_output=True, text=True, timeout=120, **options
+    )
+    if done.returncode != 0:
+        raise ComponentError(f"{what} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
 def tail(path: Path, lines: int = 40) -> str:
     """The last lines of a log file, or a note that there is none."""
     try:
