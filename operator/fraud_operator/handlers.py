@@ -23,6 +23,9 @@ _controller: Controller | None = None
 def start(settings: kopf.OperatorSettings, **_) -> None:
     global _controller
     settings.peering.standalone = True
+    # The watched resources and namespaces are fixed at start: no need to list CRDs and
+    # namespaces cluster-wide, which a namespaced install has no right to.
+    settings.scanning.disabled = True
     settings.posting.enabled = False
     settings.watching.server_timeout = 300
     _controller = Controller(Settings.from_environment())

@@ -51,6 +51,12 @@ class KubeCluster:
             raise ComponentError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
         return result.stdout
 
+    def service_account_kubeconfig(self, namespace: str, name: str, path: Path) -> Path:
+        """A kubeconfig that authenticates as a service account, with a token the API issues."""
+        token = self.kubectl("create", "token", name, "-n", namespace, "--duration=2h").strip()
+        _write_kubeconfig(path, self.server, self.workdir / "pki" / "ca.crt", {"token": token})
+        return path
+
     def dry_run(self, objects: list[dict]) -> int:
         """Server-side dry-run apply of `objects`; the number the API server accepted."""
         applied = self.kubectl(
@@ -149,31 +155,24 @@ def _make_pki() -> _Pki:
     )
 
 
-def _write_kubeconfig(path: Path, server: str, pki_dir: Path) -> None:
+def _write_kubeconfig(path: Path, server: str, ca_file: Path, user: dict) -> None:
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [
             {
                 "name": "testbed",
-                "cluster": {"server": server, "certificate-authority": str(pki_dir / "ca.crt")},
+                "cluster": {"server": server, "certificate-authority": str(ca_file)},
             }
         ],
-        "users": [
-            {
-                "name": "testbed-admin",
-                "user": {
-                    "client-certificate": str(pki_dir / "admin.crt"),
-                    "client-key": str(pki_dir / "admin.key"),
-                },
-            }
-        ],
+        "users": [{"name": "testbed-user", "user": user}],
         "contexts": [
-            {"name": "testbed", "context": {"cluster": "testbed", "user": "testbed-admin"}}
+            {"name": "testbed", "context": {"cluster": "testbed", "user": "testbed-user"}}
         ],
         "current-context": "testbed",
     }
     path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
 
 
 def _https_ok(url: str, context: ssl.SSLContext) -> bool:
@@ -257,7 +256,11 @@ def run_control_plane(workdir: Path) -> Iterator[KubeCluster]:
         )
 
         kubeconfig = workdir / "kubeconfig"
-        _write_kubeconfig(kubeconfig, server, pki_dir)
+        admin = {
+            "client-certificate": str(pki_dir / "admin.crt"),
+            "client-key": str(pki_dir / "admin.key"),
+        }
+        _write_kubeconfig(kubeconfig, server, pki_dir / "ca.crt", admin)
         kcm_port = free_port()
         controller_manager = ManagedProcess(
             "kube-controller-manager",
