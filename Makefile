@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help venv deps run test train-model crds kind-cluster minikube-cluster prerequisites dev deploy test-unit test-integration lint format bench lock clean
+.PHONY: help venv deps run test train-model crds dashboards dashboard-pictures kind-cluster minikube-cluster prerequisites dev deploy test-unit test-integration lint format bench lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -45,6 +45,12 @@ bench: deps ## benchmarks: JSON in bench/results, a summary on stdout
 	$(PY) bench/simulator.py
 	$(PY) bench/detection.py
 	$(PY) bench/operator_scale.py
+
+dashboards: venv ## regenerate grafana/dashboards/*.json and grafana/datasources/*.yaml from grafana/fraud_dashboards
+	$(PY) -m fraud_dashboards
+
+dashboard-pictures: deps ## redraw docs/images/*.png from the dashboards' own queries on a fed test bed (about 4 min)
+	$(PY) -m fraud_dashboards.pictures --output docs/images
 
 crds: venv ## regenerate the FraudPipeline CRD (crds/ and the chart) from operator/fraud_operator/schema.py
 	$(PY) -m fraud_operator.schema

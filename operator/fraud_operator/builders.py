@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 
 from fraud_operator import config
@@ -392,9 +393,18 @@ def _alert(name: str, expr: str, duration: str, severity: str, summary: str) -> 
     }
 
 
+# Every scraped series gets a `pipeline` label, copied from the pod's pipeline label: the
+# dashboards and the PrometheusRule select on it.
+PIPELINE_RELABELING = {
+    "sourceLabels": ["__meta_kubernetes_pod_label_" + re.sub(r"[^a-zA-Z0-9]", "_", PIPELINE_LABEL)],
+    "targetLabel": "pipeline",
+}
+
+
 def build_monitoring(pipeline: Pipeline) -> list[dict]:
     """ServiceMonitor (job), PodMonitor (simulator) and PrometheusRule, as the spec asks."""
     monitoring = pipeline.spec["monitoring"]
+    endpoint = {"port": "metrics", "interval": "15s", "relabelings": [PIPELINE_RELABELING]}
     result = []
     selector = {
         "app.kubernetes.io/instance": pipeline.name,
@@ -412,7 +422,7 @@ def build_monitoring(pipeline: Pipeline) -> list[dict]:
                         "selector": {
                             "matchLabels": {**selector, "app.kubernetes.io/component": "detector"}
                         },
-                        "endpoints": [{"port": "metrics", "interval": "15s"}],
+                        "endpoints": [endpoint],
                     }
                 },
             )
@@ -432,7 +442,7 @@ def build_monitoring(pipeline: Pipeline) -> list[dict]:
                                     "app.kubernetes.io/component": "simulator",
                                 }
                             },
-                            "podMetricsEndpoints": [{"port": "metrics", "interval": "15s"}],
+                            "podMetricsEndpoints": [endpoint],
                         }
                     },
                 )

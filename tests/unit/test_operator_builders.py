@@ -154,6 +154,23 @@ def test_only_inputs_of_a_child_change_it():
     }
 
 
+def test_scraped_series_are_labelled_with_their_pipeline():
+    children = by_kind_name(builders.build_children(make_pipeline(), GRAFANA))
+    service_monitor = children[("ServiceMonitor", "payments-detector")]["spec"]["endpoints"][0]
+    pod_monitor = children[("PodMonitor", "payments-simulator")]["spec"]["podMetricsEndpoints"][0]
+    for endpoint in (service_monitor, pod_monitor):
+        assert endpoint["relabelings"] == [
+            {
+                "sourceLabels": ["__meta_kubernetes_pod_label_fraudpipeline_dev_pipeline"],
+                "targetLabel": "pipeline",
+            }
+        ]
+    spark = children[("SparkApplication", "payments-detector")]["spec"]
+    simulator = children[("Deployment", "payments-simulator")]["spec"]["template"]["metadata"]
+    assert spark["driver"]["labels"]["fraudpipeline.dev/pipeline"] == "payments"
+    assert simulator["labels"]["fraudpipeline.dev/pipeline"] == "payments"
+
+
 def test_suspend_stops_job_and_simulator_but_keeps_topics():
     running = by_kind_name(builders.build_children(make_pipeline(), GRAFANA))
     suspended = by_kind_name(builders.build_children(make_pipeline(suspend=True), GRAFANA))

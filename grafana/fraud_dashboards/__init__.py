@@ -1,0 +1,1 @@
+"""Grafana dashboards and datasources of fraudpipeline, as code."""

@@ -1,0 +1,525 @@
+"""The four dashboards, built with the Grafana foundation SDK."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import barchart, bargauge, common, stat, table, timeseries
+from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.builders import elasticsearch as es
+from grafana_foundation_sdk.builders import prometheus as prom
+from grafana_foundation_sdk.models.common import StackingMode
+from grafana_foundation_sdk.models.dashboard import (
+    DataSourceRef,
+    Threshold,
+    ThresholdsMode,
+    VariableRefresh,
+    VariableSort,
+)
+
+from fraud_dashboards.datasources import ALERTS, KPIS, PROMETHEUS
+
+PROM_REF = DataSourceRef(type_val="prometheus", uid=PROMETHEUS)
+ALERTS_REF = DataSourceRef(type_val="elasticsearch", uid=ALERTS)
+KPIS_REF = DataSourceRef(type_val="elasticsearch", uid=KPIS)
+SEL = 'namespace=~"$namespace", pipeline=~"$pipeline"'
+WINDOW = "5m"
+REFRESH = "30s"
+TRANSACTIONS = f'fraud_detection_input_rows_total{{{SEL}, query="detection"}}'
+ALERT_RATE = f"sum(rate(fraud_detection_alerts_total{{{SEL}}}[{WINDOW}]))"
+FRAUD_RATE = f"{ALERT_RATE} / sum(rate({TRANSACTIONS}[{WINDOW}]))"
+ALERTS_BY_RULE = f"sum by (rule) (rate(fraud_detection_alerts_total{{{SEL}}}[{WINDOW}])) * 60"
+
+
+def thresholds(*steps: tuple[float | None, str]) -> db.ThresholdsConfig:
+    """Absolute thresholds; the first step's value is None (the base colour)."""
+    return (
+        db.ThresholdsConfig()
+        .mode(ThresholdsMode.ABSOLUTE)
+        .steps([Threshold(value=value, color=color) for value, color in steps])
+    )
+
+
+OK = (None, "green")
+
+
+def promql(expr: str, legend: str = "", ref: str = "A") -> prom.Dataquery:
+    return prom.Dataquery().expr(expr).legend_format(legend or "__auto").ref_id(ref).range()
+
+
+def prom_instant(expr: str, legend: str = "", ref: str = "A") -> prom.Dataquery:
+    return prom.Dataquery().expr(expr).legend_format(legend or "__auto").ref_id(ref).instant()
+
+
+def series(title: str, unit: str, *queries: prom.Dataquery, width: int = 12):
+    """A time series panel of Prometheus queries."""
+    panel = (
+        timeseries.Panel()
+        .title(title)
+        .datasource(PROM_REF)
+        .unit(unit)
+        .span(width)
+        .height(8)
+        .min(0)
+        .fill_opacity(10)
+    )
+    for query in queries:
+        panel.with_target(query)
+    return panel
+
+
+def variables(board: db.Dashboard) -> db.Dashboard:
+    """Namespace and pipeline, from the job's metrics (`pipeline` comes from relabelling)."""
+    for name, query in (
+        ("namespace", "label_values(fraud_detection_input_rows_total, namespace)"),
+        (
+            "pipeline",
+            'label_values(fraud_detection_input_rows_total{namespace=~"$namespace"}, pipeline)',
+        ),
+    ):
+        board.with_variable(
+            db.QueryVariable(name)
+            .label(name.capitalize())
+            .datasource(PROM_REF)
+            .query(query)
+            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(VariableSort.ALPHABETICAL_ASC)
+            .multi(True)
+            .include_all(True)
+            .all_value(".*")
+        )
+    return board
+
+
+def dashboard(uid: str, title: str, description: str, tags: list[str]) -> db.Dashboard:
+    return (
+        db.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(["fraudpipeline", *tags])
+        .refresh(REFRESH)
+        .time("now-6h", "now")
+        .timezone("browser")
+        .editable()
+    )
+
+
+def es_query(time_field: str, metric, *buckets) -> es.Dataquery:
+    """An Elasticsearch target over every document, bucketed in order."""
+    query = es.Dataquery().ref_id("A").query("*").time_field(time_field).metrics([metric])
+    return query.bucket_aggs(list(buckets)) if buckets else query
+
+
+def terms(bucket_id: str, field: str, size: int, order: str) -> es.Terms:
+    settings = es.ElasticsearchTermsSettings().size(str(size)).order_by(order)
+    return es.Terms().id(bucket_id).field(field).settings(settings)
+
+
+def es_terms_table(title: str, field: str, label: str) -> table.Panel:
+    """The ten values of `field` with the most alerts."""
+    return (
+        table.Panel()
+        .title(title)
+        .datasource(ALERTS_REF)
+        .span(6)
+        .height(8)
+        .with_target(
+            es_query("detection_time", es.Count().id("1"), terms("2", field, 10, "_count"))
+        )
+        .display_name(label)
+    )
+
+
+def overview() -> db.Dashboard:
+    board = variables(
+        dashboard(
+            "fraud-overview",
+            "Fraud overview",
+            "Transactions, ticket sizes, fraud rate and the latest alerts of the pipelines.",
+            ["overview"],
+        )
+    )
+    board.with_panel(
+        stat.Panel()
+        .title("Transactions per minute")
+        .datasource(PROM_REF)
+        .unit("opm")
+        .span(6)
+        .height(4)
+        .with_target(prom_instant(f"sum(rate({TRANSACTIONS}[{WINDOW}])) * 60", "transactions"))
+    )
+    board.with_panel(
+        stat.Panel()
+        .title("Fraud rate (alerts per transaction)")
+        .datasource(PROM_REF)
+        .unit("percentunit")
+        .decimals(2)
+        .span(6)
+        .height(4)
+        .thresholds(thresholds(OK, (0.01, "orange"), (0.05, "red")))
+        .with_target(prom_instant(FRAUD_RATE, "fraud rate"))
+    )
+    board.with_panel(
+        stat.Panel()
+        .title("Alerts per minute")
+        .datasource(PROM_REF)
+        .unit("opm")
+        .span(6)
+        .height(4)
+        .with_target(prom_instant(f"{ALERT_RATE} * 60", "alerts"))
+    )
+    board.with_panel(
+        stat.Panel()
+        .title("Alerts in range")
+        .datasource(ALERTS_REF)
+        .unit("short")
+        .reduce_options(common.ReduceDataOptions().calcs(["sum"]))
+        .span(6)
+        .height(4)
+        .with_target(
+            es_query(
+                "detection_time",
+                es.Count().id("1"),
+                es.DateHistogram().id("2").field("detection_time"),
+            )
+        )
+    )
+    board.with_panel(
+        timeseries.Panel()
+        .title("Transactions per minute by category (event time)")
+        .datasource(KPIS_REF)
+        .unit("short")
+        .span(12)
+        .height(8)
+        .min(0)
+        .stacking(common.StackingConfig().mode(StackingMode.NORMAL))
+        .fill_opacity(40)
+        .with_target(kpi_query("sum", "transactions"))
+    )
+    board.with_panel(
+        timeseries.Panel()
+        .title("Average ticket by category")
+        .datasource(KPIS_REF)
+        .unit("short")
+        .decimals(2)
+        .span(12)
+        .height(8)
+        .min(0)
+        .with_target(kpi_query("avg", "average_ticket"))
+    )
+    board.with_panel(
+        series(
+            "Fraud rate",
+            "percentunit",
+            promql(FRAUD_RATE, "alerts / transactions"),
+        ).thresholds(thresholds(OK, (0.01, "orange"), (0.05, "red")))
+    )
+    board.with_panel(
+        series(
+            "Alerts per minute by rule",
+            "opm",
+            promql(ALERTS_BY_RULE, "{{rule}}"),
+        ).stacking(common.StackingConfig().mode(StackingMode.NORMAL))
+    )
+    board.with_panel(es_terms_table("Most-alerted accounts", "customer_id", "alerts"))
+    board.with_panel(es_terms_table("Most-alerted terminals", "terminal_id", "alerts"))
+    board.with_panel(
+        table.Panel()
+        .title("Latest alerts")
+        .datasource(ALERTS_REF)
+        .span(12)
+        .height(8)
+        .with_target(
+            es_query(
+                "detection_time",
+                es.RawData().id("1").settings(es.ElasticsearchRawDataSettings().size("50")),
+            )
+        )
+    )
+    return board
+
+
+def kpi_query(metric: str, field: str) -> es.Dataquery:
+    """A per-minute series per merchant category from the KPI index."""
+    aggregation = es.Sum() if metric == "sum" else es.Average()
+    return es_query(
+        "minute",
+        aggregation.id("1").field(field),
+        terms("3", "merchant_category", 10, "_term"),
+        es.DateHistogram()
+        .id("2")
+        .field("minute")
+        .settings(es.ElasticsearchDateHistogramSettings().interval("1m")),
+    )
+
+
+def detection_quality() -> db.Dashboard:
+    board = variables(
+        dashboard(
+            "fraud-detection-quality",
+            "Detection quality",
+            "Alerts against the simulator's labelled fraud, and the distribution of alert scores.",
+            ["quality"],
+        )
+    )
+    fraud = f'fraudsim_events_total{{{SEL}, kind="transaction", scenario!="none"}}'
+    board.with_panel(
+        series(
+            "Alerts against labelled fraud",
+            "opm",
+            promql(f"{ALERT_RATE} * 60", "alerts", "A"),
+            promql(f"sum(rate({fraud}[{WINDOW}])) * 60", "labelled fraudulent transactions", "B"),
+        )
+    )
+    board.with_panel(
+        series(
+            "Alerts per labelled fraudulent transaction",
+            "short",
+            promql(f"{ALERT_RATE} / sum(rate({fraud}[{WINDOW}]))", "alerts per fraud"),
+        ).thresholds(thresholds((None, "red"), (0.5, "orange"), (0.9, "green")))
+    )
+    board.with_panel(
+        series(
+            "Labelled fraud per minute by scenario",
+            "opm",
+            promql(f"sum by (scenario) (rate({fraud}[{WINDOW}])) * 60", "{{scenario}}"),
+        )
+    )
+    board.with_panel(
+        series(
+            "Alerts per minute by rule",
+            "opm",
+            promql(ALERTS_BY_RULE, "{{rule}}"),
+        )
+    )
+    board.with_panel(
+        barchart.Panel()
+        .title("Alert score distribution")
+        .datasource(ALERTS_REF)
+        .span(12)
+        .height(8)
+        .unit("short")
+        .with_target(
+            es_query(
+                "detection_time",
+                es.Count().id("1"),
+                es.Histogram()
+                .id("2")
+                .field("score")
+                .settings(es.ElasticsearchHistogramSettings().interval("0.1").min_doc_count("0")),
+            )
+        )
+    )
+    board.with_panel(
+        bargauge.Panel()
+        .title("Average score by rule")
+        .datasource(ALERTS_REF)
+        .span(12)
+        .height(8)
+        .unit("percentunit")
+        .min(0)
+        .max(1)
+        .thresholds(thresholds((None, "blue"), (0.8, "orange")))
+        .with_target(
+            es_query(
+                "detection_time",
+                es.Average().id("1").field("score"),
+                terms("2", "rule", 20, "_term"),
+            )
+        )
+    )
+    return board
+
+
+def pipeline_health() -> db.Dashboard:
+    board = variables(
+        dashboard(
+            "fraud-pipeline-health",
+            "Pipeline health",
+            "Throughput, batch duration, latency, lag and dead letters of the detection job, "
+            "and the simulator's rate.",
+            ["health"],
+        )
+    )
+
+    def quantiles(metric: str, by: str = "") -> list[prom.Dataquery]:
+        group = f"le{', ' + by if by else ''}"
+        legend = f"p{{q}}{' {{' + by + '}}' if by else ''}"
+        return [
+            promql(
+                f"histogram_quantile({q / 100}, sum by ({group}) "
+                f"(rate({metric}_bucket{{{SEL}}}[{WINDOW}])))",
+                legend.replace("{q}", str(q)),
+                ref,
+            )
+            for q, ref in ((50, "A"), (95, "B"), (99, "C"))
+        ]
+
+    board.with_panel(
+        series(
+            "Input against processing rate",
+            "rowsps",
+            promql(
+                f"sum by (query) (fraud_detection_input_rows_per_second{{{SEL}}})",
+                "input {{query}}",
+                "A",
+            ),
+            promql(
+                f"sum by (query) (fraud_detection_processed_rows_per_second{{{SEL}}})",
+                "processed {{query}}",
+                "B",
+            ),
+        )
+    )
+    board.with_panel(
+        series(
+            "Micro-batch duration",
+            "s",
+            *quantiles("fraud_detection_batch_duration_seconds", "query")[:2],
+        ).thresholds(thresholds(OK, (10, "orange"), (30, "red")))
+    )
+    board.with_panel(
+        series(
+            "Event-to-alert latency",
+            "s",
+            *quantiles("fraud_detection_event_to_alert_latency_seconds"),
+        ).thresholds(thresholds(OK, (30, "orange"), (120, "red")))
+    )
+    board.with_panel(
+        series(
+            "Kafka consumer lag",
+            "short",
+            promql(f"sum by (topic) (fraud_detection_consumer_lag_records{{{SEL}}})", "{{topic}}"),
+        ).thresholds(thresholds(OK, (1000, "orange"), (10000, "red")))
+    )
+    board.with_panel(
+        series(
+            "Dead letters per second by reason",
+            "ops",
+            promql(
+                f"sum by (reason) (rate(fraud_detection_dead_letters_total{{{SEL}}}[{WINDOW}]))",
+                "{{reason}}",
+            ),
+        ).thresholds(thresholds(OK, (1, "red")))
+    )
+    board.with_panel(
+        series(
+            "Simulator events per second",
+            "ops",
+            promql(
+                f"sum by (kind) (rate(fraudsim_events_total{{{SEL}}}[{WINDOW}]))", "{{kind}}", "A"
+            ),
+            promql(
+                f"sum(fraudsim_target_transactions_per_second{{{SEL}}})", "target transactions", "B"
+            ),
+        )
+    )
+    board.with_panel(
+        series(
+            "Simulator producer queue",
+            "short",
+            promql(f"sum(fraudsim_producer_queue_messages{{{SEL}}})", "queued messages"),
+        )
+    )
+    board.with_panel(
+        series(
+            "Simulator event time behind now",
+            "s",
+            promql(f"time() - max(fraudsim_event_time_seconds{{{SEL}}})", "behind"),
+        )
+    )
+    return board
+
+
+def operator() -> db.Dashboard:
+    board = dashboard(
+        "fraud-operator",
+        "FraudPipeline operator",
+        "Reconciles, errors, API writes and pipelines by phase of the FraudPipeline operator.",
+        ["operator"],
+    )
+    board.with_panel(
+        stat.Panel()
+        .title("Pipelines by phase")
+        .datasource(PROM_REF)
+        .unit("short")
+        .span(12)
+        .height(5)
+        .with_target(prom_instant("sum by (phase) (fraudpipeline_operator_pipelines)", "{{phase}}"))
+    )
+    board.with_panel(
+        stat.Panel()
+        .title("Reconcile errors (last hour)")
+        .datasource(PROM_REF)
+        .unit("short")
+        .span(6)
+        .height(5)
+        .thresholds(thresholds(OK, (1, "red")))
+        .with_target(
+            prom_instant(
+                "sum(increase(fraudpipeline_operator_reconcile_errors_total[1h]))", "errors"
+            )
+        )
+    )
+    board.with_panel(
+        stat.Panel()
+        .title("Queue depth")
+        .datasource(PROM_REF)
+        .unit("short")
+        .span(6)
+        .height(5)
+        .thresholds(thresholds(OK, (10, "orange"), (100, "red")))
+        .with_target(prom_instant("sum(fraudpipeline_operator_queue_depth)", "waiting"))
+    )
+    board.with_panel(
+        series(
+            "Reconciles per minute by result",
+            "opm",
+            promql(
+                f"sum by (result) (rate(fraudpipeline_operator_reconciles_total[{WINDOW}])) * 60",
+                "{{result}}",
+            ),
+        )
+    )
+    board.with_panel(
+        series(
+            "Reconcile errors per minute",
+            "opm",
+            promql(
+                f"sum(rate(fraudpipeline_operator_reconcile_errors_total[{WINDOW}])) * 60", "errors"
+            ),
+        ).thresholds(thresholds(OK, (0.1, "red")))
+    )
+    board.with_panel(
+        series(
+            "Reconcile duration",
+            "s",
+            *(
+                promql(
+                    f"histogram_quantile({q / 100}, sum by (le) "
+                    f"(rate(fraudpipeline_operator_reconcile_duration_seconds_bucket[{WINDOW}])))",
+                    f"p{q}",
+                    ref,
+                )
+                for q, ref in ((50, "A"), (95, "B"))
+            ),
+        ).thresholds(thresholds(OK, (5, "orange"), (30, "red")))
+    )
+    board.with_panel(
+        series(
+            "API writes per minute by verb and kind",
+            "opm",
+            promql(
+                "sum by (verb, kind) "
+                f"(rate(fraudpipeline_operator_api_writes_total[{WINDOW}])) * 60",
+                "{{verb}} {{kind}}",
+            ),
+        )
+    )
+    return board
+
+
+BUILDERS = {
+    "fraud-overview.json": overview,
+    "fraud-detection-quality.json": detection_quality,
+    "fraud-pipeline-health.json": pipeline_health,
+    "fraud-operator.json": operator,
+}

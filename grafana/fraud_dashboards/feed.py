@@ -1,0 +1,220 @@
+"""Real data behind every panel: the simulator, the detection job and the operator, scraped.
+
+On the test bed's components: the simulator fast-forwards the last hours into Kafka and then
+runs live; the detection job reads it on Spark and writes alerts and KPIs to Elasticsearch; the
+operator reconciles a FraudPipeline (Grafana operator mode, with the dashboards of grafana/)
+on the API server. Prometheus scrapes all three with the namespace and pipeline labels that the
+ServiceMonitor and PodMonitor relabelling gives in a cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import yaml
+from elasticsearch import ApiError
+
+from fraud_dashboards.generate import GRAFANA_DIR
+from fraud_detection.config import parse_config
+from fraud_detection.harness import create_topics, job_document, produce
+from fraud_detection.metrics import JobMetrics
+from fraud_detection.runner import start_job
+from fraud_operator.local import run_operator
+from fraud_simulator import parse_settings
+from fraud_simulator.metrics import Metrics
+from fraud_simulator.outputs import KafkaOutput
+from fraud_simulator.runner import run as run_simulator
+from fraud_testbed.process import free_port
+
+REPO = GRAFANA_DIR.parent
+BACKLOG = timedelta(hours=3)
+SIMULATION = {"customers": 20000, "terminals": 2000, "fraudRate": 0.2, "ratePerSecond": 10}
+BAD_MESSAGES = [b"", b"hello fraud", b"[1, 2]", b"\xff\xfe\x00garbage"]
+MAX_OFFSETS_PER_TRIGGER = 600
+DETECTION = {"triggerInterval": "2 seconds", "model": {"uri": str(REPO / "models" / "default")}}
+WAIT_S = 150
+
+
+@dataclass(frozen=True)
+class Feed:
+    """Where the fed data is: Prometheus labels and Elasticsearch indices."""
+
+    namespace: str
+    pipeline: str
+    alerts_index: str
+    kpis_index: str
+    started: datetime
+
+
+def _wait(probe, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no {what} within {timeout:.0f} s")
+        time.sleep(1)
+
+
+def has_documents(client, index: str) -> bool:
+    """Whether `index` exists, is searchable and holds a document."""
+    try:
+        return client.indices.exists(index=index) and client.count(index=index)["count"] > 0
+    except ApiError as error:  # 503 while a new index's shard starts
+        if error.status_code != 503:
+            raise
+        return False
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _simulator(kafka, topics: dict[str, str], prometheus, labels, stop: threading.Event):
+    """Fast-forward the backlog, then run live in a thread until `stop`; returns the thread."""
+    metrics = Metrics()
+    port = free_port()
+    metrics.serve(port, "127.0.0.1")
+    prometheus.add_target("fraud-simulator", f"127.0.0.1:{port}", labels)
+    now = datetime.now(UTC)
+    backlog = parse_settings({**SIMULATION, "seed": 7})
+    output = KafkaOutput(kafka.bootstrap_servers, topics, metrics)
+    run_simulator(backlog, output, metrics, now - BACKLOG, BACKLOG, False, stop)
+    live = parse_settings({**SIMULATION, "seed": 8})
+    output = KafkaOutput(kafka.bootstrap_servers, topics, metrics)
+    thread = threading.Thread(
+        target=run_simulator,
+        args=(live, output, metrics, now, timedelta(hours=1), True, stop),
+        name="fraud-dashboards-simulator",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
+def _pipeline_object(namespace: str, name: str) -> dict:
+    body = yaml.safe_load((REPO / "examples" / "fraudpipeline.yaml").read_text())
+    body["metadata"] = {"name": name, "namespace": namespace}
+    grafana = {
+        "mode": "operator",
+        "folder": "Fraud",
+        "instanceSelector": {"matchLabels": {"dashboards": "grafana"}},
+    }
+    body["spec"]["monitoring"]["grafana"] = grafana
+    return body
+
+
+def _prerequisites(namespace: str) -> list[dict]:
+    kafka = {
+        "apiVersion": "kafka.strimzi.io/v1",
+        "kind": "Kafka",
+        "metadata": {"name": "fraud-kafka", "namespace": namespace},
+        "spec": {
+            "kafka": {
+                "listeners": [{"name": "plain", "port": 9092, "type": "internal", "tls": False}]
+            }
+        },
+    }
+    secrets = [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": namespace},
+            "stringData": data,
+        }
+        for name, data in (
+            ("fraud-es-credentials", {"username": "elastic", "password": "not-a-real-one"}),
+            ("fraud-tokenization", {"hmac-key": "dashboards-key"}),
+        )
+    ]
+    return [kafka, *secrets]
+
+
+@contextlib.contextmanager
+def _operator(kube, prometheus, namespace: str, pipeline: str, workdir: Path):
+    """The operator process with grafana/ as its content, reconciling one pipeline."""
+    kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    kube.kubectl("wait", "--for=condition=Established", "crd/fraudpipelines.fraudpipeline.dev")
+    kube.kubectl("create", "namespace", namespace)
+    documents = [*_prerequisites(namespace), _pipeline_object(namespace, pipeline)]
+    port = free_port()
+    env = {"FRAUDPIPELINE_RESYNC_SECONDS": "2", "FRAUDPIPELINE_GRAFANA_DIR": str(GRAFANA_DIR)}
+    try:
+        with run_operator(kube.kubeconfig, workdir, port, free_port(), [namespace], env=env):
+            prometheus.add_target("fraudpipeline-operator", f"127.0.0.1:{port}")
+            kube.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(documents))
+            yield
+    finally:
+        kube.kubectl("delete", "namespace", namespace, "--wait=false")
+
+
+@contextlib.contextmanager
+def feed(kafka, spark, elasticsearch, prometheus, kube, workdir: Path) -> Iterator[Feed]:
+    """Run everything until the block exits; returns once alerts and KPIs are indexed."""
+    started = datetime.now(UTC)
+    suffix = uuid.uuid4().hex[:6]
+    namespace, pipeline = f"dashboards-{suffix}", f"cards-{suffix}"
+    labels = {"namespace": namespace, "pipeline": pipeline}
+    metrics_port = free_port()
+    document = job_document(
+        pipeline,
+        kafka.bootstrap_servers,
+        workdir / "checkpoint",
+        elasticsearch.url,
+        metrics_port,
+        DETECTION,
+    )
+    document["pipeline"]["namespace"] = namespace
+    config = parse_config(document)
+    create_topics(kafka.bootstrap_servers, list(config.topics.values()))
+    environment = {
+        "TOKENIZATION_KEY": "dashboards-tokenization-key",
+        "ES_USERNAME": elasticsearch.username,
+        "ES_PASSWORD": elasticsearch.password,
+    }
+    stop = threading.Event()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_environment(environment))
+        stack.enter_context(_operator(kube, prometheus, namespace, pipeline, workdir))
+        sim_topics = {k: config.topics[k] for k in ("transactions", "labels")}
+        simulator = _simulator(kafka, sim_topics, prometheus, labels, stop)
+        stack.callback(simulator.join, 30)
+        stack.callback(stop.set)
+        bad = [(None, message) for message in BAD_MESSAGES]
+        produce(kafka.bootstrap_servers, config.topics["transactions"], bad)
+        metrics = JobMetrics()
+        metrics.serve(metrics_port, "127.0.0.1")
+        prometheus.add_target("fraud-detection", f"127.0.0.1:{metrics_port}", labels)
+        queries, listener = start_job(spark, config, metrics, None, MAX_OFFSETS_PER_TRIGGER)
+        stack.callback(spark.streams.removeListener, listener)
+        for query in queries:
+            stack.callback(query.stop)
+        client = elasticsearch.client()
+        fed = Feed(namespace, pipeline, config.index("alerts"), config.index("kpis"), started)
+
+        def indexed() -> bool:
+            failed = [q.exception() for q in queries if q.exception() is not None]
+            if failed:
+                raise RuntimeError(f"a detection query failed: {failed[0]}")
+            return all(has_documents(client, i) for i in (fed.alerts_index, fed.kpis_index))
+
+        _wait(indexed, "alerts and KPIs in Elasticsearch", WAIT_S)
+        # More bad input once the dead-letter counters are scraped, so that their rate shows.
+        produce(kafka.bootstrap_servers, config.topics["transactions"], bad)
+        yield fed
