@@ -26,8 +26,8 @@ import yaml
 from kubernetes import client, config
 
 from fraud_operator.kubeapi import KubeApi
-from fraud_operator.local import run_operator, stand_in_prerequisites
 from fraud_testbed.kube import install_crds, run_control_plane
+from fraud_testbed.operator_process import run_operator, stand_in_prerequisites
 from fraud_testbed.process import free_port
 
 ROOT = Path(__file__).resolve().parents[1]

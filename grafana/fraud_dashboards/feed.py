@@ -27,11 +27,11 @@ from fraud_detection.config import parse_config
 from fraud_detection.harness import create_topics, job_document, produce
 from fraud_detection.metrics import JobMetrics
 from fraud_detection.runner import start_job
-from fraud_operator.local import run_operator
 from fraud_simulator import parse_settings
 from fraud_simulator.metrics import Metrics
 from fraud_simulator.outputs import KafkaOutput
 from fraud_simulator.runner import run as run_simulator
+from fraud_testbed.operator_process import run_operator
 from fraud_testbed.process import free_port
 
 REPO = GRAFANA_DIR.parent

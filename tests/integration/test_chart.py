@@ -9,8 +9,8 @@ import time
 import pytest
 import yaml
 
-from fraud_operator.local import run_operator, stand_in_prerequisites
 from fraud_testbed.install import KUBERNETES_VERSION
+from fraud_testbed.operator_process import run_operator, stand_in_prerequisites
 from fraud_testbed.paths import REPO_ROOT, binary
 from fraud_testbed.process import free_port
 

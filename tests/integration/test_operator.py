@@ -13,8 +13,8 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from fraud_operator.local import LocalOperator, run_operator, stand_in_prerequisites
 from fraud_operator.reconcile import load_grafana_content
+from fraud_testbed.operator_process import LocalOperator, run_operator, stand_in_prerequisites
 from fraud_testbed.process import free_port
 from fraud_testbed.prometheus import promtool
 

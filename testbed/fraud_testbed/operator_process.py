@@ -1,17 +1,16 @@
-"""Run the operator as a local process against a kubeconfig (tests, benchmarks, the local run)."""
+"""Run the FraudPipeline operator as a local process against a kubeconfig (tests, benchmarks)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from fraud_testbed.process import ManagedProcess, tail
 
 STARTUP_TIMEOUT = 60
 
@@ -42,13 +41,16 @@ def stand_in_prerequisites(kafka_cluster: str = "fraud-kafka") -> list[dict]:
 class LocalOperator:
     """A running operator: its process, log file, metrics and health URLs."""
 
-    process: subprocess.Popen
-    log_path: Path
+    process: ManagedProcess
     metrics_url: str
     health_url: str
 
+    @property
+    def log_path(self) -> Path:
+        return self.process.log_path
+
     def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return tail(self.log_path, lines)
 
     def metrics(self) -> dict[str, float]:
         """The operator's samples, keyed by name{labels} as in the exposition format."""
@@ -71,11 +73,8 @@ class LocalOperator:
 
 
 def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return response.status == 200
 
 
 @contextlib.contextmanager
@@ -87,17 +86,10 @@ def run_operator(
     namespaces: list[str] | None = None,
     env: dict[str, str] | None = None,
 ) -> Iterator[LocalOperator]:
-    """`kopf run -m fraud_operator.handlers` on 127.0.0.1; SIGTERM (then SIGKILL) on exit."""
+    """`kopf run -m fraud_operator.handlers` on 127.0.0.1; stopped with its process group."""
     scope = [f"--namespace={n}" for n in namespaces] if namespaces else ["--all-namespaces"]
     health_url = f"http://127.0.0.1:{health_port}/healthz"
-    log_path = workdir / "operator.log"
-    full_env = {
-        **os.environ,
-        "KUBECONFIG": str(kubeconfig),
-        "FRAUDPIPELINE_METRICS_ADDRESS": "127.0.0.1",
-        "FRAUDPIPELINE_METRICS_PORT": str(metrics_port),
-        **(env or {}),
-    }
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     argv = [
         sys.executable,
         "-m",
@@ -110,25 +102,20 @@ def run_operator(
         "--log-format=json",
         *scope,
     ]
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, env=full_env, start_new_session=True
-        )
-    running = LocalOperator(
-        process, log_path, f"http://127.0.0.1:{metrics_port}/metrics", health_url
-    )
+    full_env = {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "FRAUDPIPELINE_METRICS_ADDRESS": "127.0.0.1",
+        "FRAUDPIPELINE_METRICS_PORT": str(metrics_port),
+        **(env or {}),
+    }
+    process = ManagedProcess("operator", argv, workdir / "operator.log", env=full_env)
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while not (_answers(health_url) and _answers(running.metrics_url)):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the operator did not start:\n{running.log_tail()}")
-            time.sleep(0.2)
-        yield running
+        process.wait_until(
+            lambda: _answers(health_url) and _answers(metrics_url),
+            "serving its health probe and metrics",
+            STARTUP_TIMEOUT,
+        )
+        yield LocalOperator(process, metrics_url, health_url)
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        process.stop(timeout=15)
