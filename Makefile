@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help venv deps run test train-model crds dashboards dashboard-pictures kind-cluster minikube-cluster prerequisites dev deploy test-unit test-integration lint format bench lock clean
+.PHONY: help venv deps run stack test train-model crds dashboards dashboard-pictures kind-cluster minikube-cluster prerequisites dev deploy test-unit test-integration lint format bench lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -37,7 +37,10 @@ format: venv ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-run: deps ## the main job: today, the local stack of real components until Ctrl-C (DURATION=10m to stop by itself)
+run: deps ## the main job: a FraudPipeline end to end on this machine, live view, report on exit (MANIFEST=..., DURATION=2m, RUN_ARGS=--with-prometheus)
+	$(PY) -m fraud_local run $(or $(MANIFEST),examples/fraudpipeline.yaml) --duration $(or $(DURATION),2m) $(RUN_ARGS)
+
+stack: deps ## the local stack of real components until Ctrl-C (DURATION=10m to stop by itself)
 	$(PY) -m fraud_testbed.stack $(if $(DURATION),--duration $(DURATION))
 
 bench: deps ## benchmarks: JSON in bench/results, a summary on stdout
