@@ -55,12 +55,16 @@ class KubeApi:
         )
         response = self.api_client.call_api(method, url, header_params=headers, body=payload)
         data = response.read()
-        parsed = json.loads(data) if data else {}
         if response.status >= 400:
-            message = parsed.get("message", "") if isinstance(parsed, dict) else str(data[:300])
-            reason = parsed.get("reason", "") if isinstance(parsed, dict) else ""
-            raise KubeError(response.status, message, reason)
-        return parsed
+            # A Status object, or plain text ("404 page not found") for an API not served at all.
+            try:
+                status = json.loads(data)
+            except ValueError:
+                status = None
+            if not isinstance(status, dict):
+                status = {"message": data[:300].decode(errors="replace").strip()}
+            raise KubeError(response.status, status.get("message", ""), status.get("reason", ""))
+        return json.loads(data) if data else {}
 
     def get(self, path: str) -> dict | None:
         """The object at `path`, or None when it does not exist."""
