@@ -160,7 +160,8 @@ FORBIDDEN = [
 ]
 
 
-def test_installed_operator_may_do_what_it_needs_and_nothing_else(kube, namespace):
+def install_watching_only(kube, namespace: str) -> None:
+    """`helm install fraud` into `namespace`, watching only it; the CRD from crds/ (shared)."""
     kube.kubectl("apply", "--server-side", "-f", str(CRDS))
     helm(
         kube,
@@ -176,6 +177,10 @@ def test_installed_operator_may_do_what_it_needs_and_nothing_else(kube, namespac
         "--set",
         f"watch.namespaces={{{namespace}}}",
     )
+
+
+def test_installed_operator_may_do_what_it_needs_and_nothing_else(kube, namespace):
+    install_watching_only(kube, namespace)
     account = f"system:serviceaccount:{namespace}:fraud-fraudpipeline-operator"
     allowed = {(verb, res) for verb, res in NEEDED if can_i(kube, account, verb, res, namespace)}
     assert allowed == set(NEEDED)
@@ -191,21 +196,7 @@ def test_installed_operator_may_do_what_it_needs_and_nothing_else(kube, namespac
 
 def test_operator_reconciles_a_pipeline_with_only_the_charts_rights(kube, namespace, tmp_path):
     """The real operator, authenticated as the chart's service account, builds a pipeline."""
-    kube.kubectl("apply", "--server-side", "-f", str(CRDS))
-    helm(
-        kube,
-        "install",
-        "fraud",
-        str(CHART),
-        "--namespace",
-        namespace,
-        "--set",
-        "crds.install=false",
-        "--set",
-        "watch.allNamespaces=false",
-        "--set",
-        f"watch.namespaces={{{namespace}}}",
-    )
+    install_watching_only(kube, namespace)
     prerequisites = stand_in_prerequisites()
     pipeline = yaml.safe_load((REPO_ROOT / "examples" / "fraudpipeline-minimal.yaml").read_text())
     for obj in [*prerequisites, pipeline]:
