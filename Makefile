@@ -73,7 +73,8 @@ kind-cluster: ## create a kind cluster named $(CLUSTER) (kind from the Go module
 minikube-cluster: ## start minikube with room for Kafka, Spark and Elasticsearch
 	minikube start --cpus 4 --memory 12g
 
-prerequisites: deps ## install the pinned prerequisites (Strimzi, spark-operator, monitoring, ECK) and the namespace "fraud"
+prerequisites: venv ## install the pinned prerequisites (Strimzi, spark-operator, monitoring, ECK) and the namespace "fraud"
+	$(PY) -m fraud_testbed.install helm
 	$(HELM) dependency build charts/fraudpipeline-prerequisites
 	$(HELM) upgrade --install prerequisites charts/fraudpipeline-prerequisites \
 	  --namespace monitoring --create-namespace --wait --timeout 15m

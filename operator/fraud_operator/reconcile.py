@@ -155,7 +155,14 @@ class Reconciler:
                 ),
             )
         for secret_name, keys in builders.required_secrets(pipeline.spec):
-            secret = self.api.get(builders.SECRET.path(pipeline.namespace, secret_name))
+            try:
+                secret = self.api.get(builders.SECRET.path(pipeline.namespace, secret_name))
+            except KubeError as error:
+                seen.problems.setdefault(
+                    "DetectorReady",
+                    ("SecretUnreadable", f"Secret {secret_name!r} could not be read: {error}"),
+                )
+                continue
             if secret is None:
                 seen.problems.setdefault(
                     "DetectorReady",

@@ -342,9 +342,17 @@ def spec_schema() -> dict:
                     "driver": _resources("Driver resources.", "1g", instances=False),
                     "executor": _resources("Executor resources and count.", "2g", instances=True),
                     "checkpointLocation": string(
-                        "Checkpoint root; the job appends /<namespace>/<pipeline>.",
+                        "Checkpoint root; the job appends /<namespace>/<pipeline>. It must be "
+                        "shared by the driver and executors and outlive them: a path on "
+                        "checkpointClaimName's volume, or a URI such as s3a://bucket/checkpoints.",
                         "/checkpoints",
                         minLength=1,
+                    ),
+                    "checkpointClaimName": string(
+                        "A ReadWriteMany PersistentVolumeClaim mounted at checkpointLocation on "
+                        "the driver and every executor, so a restarted job resumes where it "
+                        "stopped. Leave it out when checkpointLocation is a URI.",
+                        maxLength=253,
                     ),
                     "sparkConf": string_map(
                         "Extra Spark configuration.",
@@ -372,12 +380,12 @@ def spec_schema() -> dict:
                     ),
                     "replicas": integer("Simulator pods.", 1, minimum=0, maximum=50),
                     "ratePerSecond": number(
-                        "Transactions per second per replica.", 200, minimum=0, maximum=100000
+                        "Transactions per second per replica.", 200, minimum=0.001, maximum=100000
                     ),
-                    "customers": integer("Simulated customers.", 5000, minimum=1, maximum=10000000),
+                    "customers": integer("Simulated customers.", 5000, minimum=1, maximum=2000000),
                     "terminals": integer("Simulated terminals.", 1000, minimum=1, maximum=1000000),
                     "fraudRate": number(
-                        "Share of transactions that are fraud.", 0.01, minimum=0, maximum=1
+                        "Share of transactions that are fraud.", 0.01, minimum=0, maximum=0.5
                     ),
                     "scenarios": {
                         "type": "array",
@@ -402,7 +410,9 @@ def spec_schema() -> dict:
                         minimum=0,
                         maximum=2592000,
                     ),
-                    "seed": integer("Random seed: the same seed gives the same events.", 42),
+                    "seed": integer(
+                        "Random seed: the same seed gives the same events.", 42, minimum=0
+                    ),
                 },
                 default={},
             ),

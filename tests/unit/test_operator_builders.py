@@ -171,6 +171,32 @@ def test_scraped_series_are_labelled_with_their_pipeline():
     assert simulator["labels"]["fraudpipeline.dev/pipeline"] == "payments"
 
 
+def test_every_pod_runs_as_non_root_and_executors_get_no_elasticsearch_credentials():
+    children = by_kind_name(builders.build_children(make_pipeline(), GRAFANA))
+    spark = children[("SparkApplication", "payments-detector")]["spec"]
+    pod = children[("Deployment", "payments-simulator")]["spec"]["template"]["spec"]
+    for security in (spark["driver"], spark["executor"]):
+        assert security["podSecurityContext"]["runAsNonRoot"] is True
+        assert security["securityContext"]["allowPrivilegeEscalation"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["containers"][0]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert {var["name"] for var in spark["driver"]["env"]} >= {"ES_PASSWORD", "TOKENIZATION_KEY"}
+    assert [var["name"] for var in spark["executor"]["env"]] == ["TOKENIZATION_KEY"]
+
+
+def test_checkpoint_claim_is_mounted_at_the_checkpoint_location_on_every_spark_pod():
+    pipeline = make_pipeline(**{"spark.checkpointClaimName": "payments-checkpoints"})
+    spark = by_kind_name(builders.build_children(pipeline, GRAFANA))[
+        ("SparkApplication", "payments-detector")
+    ]["spec"]
+    assert {
+        "name": "checkpoints",
+        "persistentVolumeClaim": {"claimName": "payments-checkpoints"},
+    } in (spark["volumes"])
+    for pod in (spark["driver"], spark["executor"]):
+        assert {"name": "checkpoints", "mountPath": "/checkpoints"} in pod["volumeMounts"]
+
+
 def test_suspend_stops_job_and_simulator_but_keeps_topics():
     running = by_kind_name(builders.build_children(make_pipeline(), GRAFANA))
     suspended = by_kind_name(builders.build_children(make_pipeline(suspend=True), GRAFANA))

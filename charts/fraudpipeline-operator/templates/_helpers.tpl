@@ -62,7 +62,7 @@ one (get, never list or watch).
   verbs: [get]
 - apiGroups: [""]
   resources: [pods, persistentvolumeclaims]
-  verbs: [get, list, watch, create, patch, update, delete, deletecollection]
+  verbs: [get, list, watch, create, patch, update, delete]
 - apiGroups: ["", events.k8s.io]
   resources: [events]
   verbs: [create, patch]
