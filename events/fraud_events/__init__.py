@@ -40,6 +40,8 @@ TRANSACTION_SCENARIOS = (
     "high_amount",
 )
 SCENARIOS = (*TRANSACTION_SCENARIOS, "skimmer", "synthetic_identity")
+# The event streams a simulator can produce, each on its own topic (labels go alongside).
+SOURCES = ("transactions", "sensors", "applications")
 
 
 class InvalidEvent(ValueError):

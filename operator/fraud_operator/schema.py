@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from fraud_events import TRANSACTION_SCENARIOS
+from fraud_events import SOURCES, TRANSACTION_SCENARIOS
 
 GROUP = "fraudpipeline.dev"
 VERSION = "v1alpha1"
@@ -24,7 +24,6 @@ CRD_FILE_NAME = f"{GROUP}_{PLURAL}.yaml"
 
 PHASES = ["Pending", "Provisioning", "Running", "Degraded", "Suspended", "Failed", "Deleting"]
 SCENARIOS = list(TRANSACTION_SCENARIOS)
-SOURCES = ["transactions", "sensors", "applications"]
 DURATION_PATTERN = r"^[1-9][0-9]* (millisecond|second|minute|hour)s?$"
 SPARK_MEMORY_PATTERN = r"^[1-9][0-9]*[kmgt]$"
 MAX_NAME_LENGTH = 40
@@ -398,7 +397,7 @@ def spec_schema() -> dict:
                     "sources": {
                         "type": "array",
                         "description": "Event streams to produce.",
-                        "items": {"type": "string", "enum": SOURCES},
+                        "items": {"type": "string", "enum": list(SOURCES)},
                         "default": ["transactions"],
                         "minItems": 1,
                         "maxItems": len(SOURCES),

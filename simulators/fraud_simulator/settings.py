@@ -14,11 +14,10 @@ from typing import Any
 
 import yaml
 
-from fraud_events import TRANSACTION_SCENARIOS
+from fraud_events import SOURCES, TRANSACTION_SCENARIOS
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("transactions", "sensors", "applications")
 ENV_PREFIX = "FRAUDSIM_"
 # Keys of spec.simulator that only the operator uses.
 OPERATOR_ONLY = ("enabled", "image", "replicas", "resources")
