@@ -49,7 +49,7 @@ bench: deps ## benchmarks: JSON in bench/results, a summary on stdout
 	$(PY) bench/detection.py
 	$(PY) bench/operator_scale.py
 
-dashboards: venv ## regenerate grafana/dashboards/*.json and grafana/datasources/*.yaml from grafana/fraud_dashboards
+dashboards: venv ## regenerate grafana/dashboards/*.json from grafana/fraud_dashboards
 	$(PY) -m fraud_dashboards
 
 dashboard-pictures: deps ## redraw docs/images/*.png from the dashboards' own queries on a fed test bed (about 4 min)

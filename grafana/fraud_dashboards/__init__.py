@@ -1,1 +1,1 @@
-"""Grafana dashboards and datasources of fraudpipeline, as code."""
+"""Grafana dashboards of fraudpipeline, as code."""

@@ -1,4 +1,4 @@
-"""python -m fraud_dashboards [--check]: write (or check) grafana/dashboards and datasources."""
+"""python -m fraud_dashboards [--check]: write (or check) grafana/dashboards."""
 
 from __future__ import annotations
 

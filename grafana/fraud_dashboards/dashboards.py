@@ -15,7 +15,7 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableSort,
 )
 
-from fraud_dashboards.datasources import ALERTS, KPIS, PROMETHEUS
+from fraud_operator.grafana import ALERTS, KPIS, PROMETHEUS
 
 PROM_REF = DataSourceRef(type_val="prometheus", uid=PROMETHEUS)
 ALERTS_REF = DataSourceRef(type_val="elasticsearch", uid=ALERTS)

@@ -108,9 +108,11 @@ def _simulator(kafka, topics: dict[str, str], prometheus, labels, stop: threadin
     return thread
 
 
-def _pipeline_object(namespace: str, name: str) -> dict:
+def _pipeline_object(namespace: str, name: str, elasticsearch_url: str) -> dict:
+    """The example pipeline, writing where the fed job writes: its datasources find the data."""
     body = yaml.safe_load((REPO / "examples" / "fraudpipeline.yaml").read_text())
     body["metadata"] = {"name": name, "namespace": namespace}
+    body["spec"]["sinks"]["elasticsearch"].update(url=elasticsearch_url, indexPrefix=name)
     grafana = {
         "mode": "operator",
         "folder": "Fraud",
@@ -147,12 +149,12 @@ def _prerequisites(namespace: str) -> list[dict]:
 
 
 @contextlib.contextmanager
-def _operator(kube, prometheus, namespace: str, pipeline: str, workdir: Path):
+def _operator(kube, prometheus, namespace: str, pipeline: str, es_url: str, workdir: Path):
     """The operator process with grafana/ as its content, reconciling one pipeline."""
     kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
     kube.kubectl("wait", "--for=condition=Established", "crd/fraudpipelines.fraudpipeline.dev")
     kube.kubectl("create", "namespace", namespace)
-    documents = [*_prerequisites(namespace), _pipeline_object(namespace, pipeline)]
+    documents = [*_prerequisites(namespace), _pipeline_object(namespace, pipeline, es_url)]
     port = free_port()
     env = {"FRAUDPIPELINE_RESYNC_SECONDS": "2", "FRAUDPIPELINE_GRAFANA_DIR": str(GRAFANA_DIR)}
     try:
@@ -191,7 +193,9 @@ def feed(kafka, spark, elasticsearch, prometheus, kube, workdir: Path) -> Iterat
     stop = threading.Event()
     with contextlib.ExitStack() as stack:
         stack.enter_context(_environment(environment))
-        stack.enter_context(_operator(kube, prometheus, namespace, pipeline, workdir))
+        stack.enter_context(
+            _operator(kube, prometheus, namespace, pipeline, elasticsearch.url, workdir)
+        )
         sim_topics = {k: config.topics[k] for k in ("transactions", "labels")}
         simulator = _simulator(kafka, sim_topics, prometheus, labels, stop)
         stack.callback(simulator.join, 30)

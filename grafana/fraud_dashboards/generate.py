@@ -1,18 +1,15 @@
-"""Render the dashboards and datasources into the files the operator loads."""
+"""Render the dashboards into the files the operator loads (datasources are per pipeline)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from fraud_dashboards.dashboards import BUILDERS
-from fraud_dashboards.datasources import DATASOURCES
 
 GRAFANA_DIR = Path(__file__).resolve().parents[1]
-DATASOURCES_FILE = "datasources/fraudpipeline.yaml"
 
 
 def dashboard_json(name: str) -> dict:
@@ -26,14 +23,10 @@ def dashboard_json(name: str) -> dict:
 
 def rendered() -> dict[str, str]:
     """Every generated file (path relative to grafana/) and its text."""
-    files = {
+    return {
         f"dashboards/{name}": json.dumps(dashboard_json(name), indent=2, sort_keys=True) + "\n"
         for name in BUILDERS
     }
-    files[DATASOURCES_FILE] = yaml.safe_dump(
-        {"apiVersion": 1, "datasources": DATASOURCES}, sort_keys=False
-    )
-    return files
 
 
 def write(root: Path = GRAFANA_DIR) -> list[Path]:

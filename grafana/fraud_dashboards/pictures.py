@@ -29,9 +29,9 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 
 from fraud_dashboards import esquery
-from fraud_dashboards.datasources import ALERTS
 from fraud_dashboards.generate import GRAFANA_DIR
 from fraud_dashboards.panels import load_dashboards, promql
+from fraud_operator.grafana import ALERTS
 
 UNITS = {
     "percentunit": (100, "%"),

@@ -1,6 +1,6 @@
 """Pure builders: a FraudPipeline in, the manifests of its children out.
 
-`build_children(pipeline, grafana)` gives every child the spec asks for; `possible_children`
+`build_children(pipeline, content)` gives every child the spec asks for; `possible_children`
 names every child some spec could ask for, so that the operator can delete the ones no longer
 wanted. Each manifest carries the app.kubernetes.io labels and an ownerReference.
 """
@@ -12,7 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from fraud_operator import config
+from fraud_operator import config, grafana
 from fraud_operator.schema import GROUP, KIND, VERSION, spec_with_defaults
 
 MANAGER = "fraudpipeline-operator"
@@ -86,10 +86,11 @@ KINDS_BY_NAME = {k.kind: k for k in CHILD_KINDS}
 
 @dataclass(frozen=True)
 class GrafanaContent:
-    """Dashboards (file name -> dashboard JSON) and datasources (Grafana provisioning entries)."""
+    """Template dashboards (file name -> dashboard JSON) and the Prometheus URL as Grafana
+    reaches it; each pipeline's datasources are derived from its spec."""
 
     dashboards: dict[str, dict] = field(default_factory=dict)
-    datasources: list[dict] = field(default_factory=list)
+    prometheus_url: str = grafana.DEFAULT_PROMETHEUS_URL
 
 
 @dataclass(frozen=True)
@@ -515,62 +516,71 @@ def dashboard_object_name(pipeline: Pipeline, file_name: str) -> str:
     return f"{pipeline.name}-{stem}"[:63].rstrip("-")
 
 
-def datasource_object_name(pipeline: Pipeline, datasource: dict) -> str:
-    """`<pipeline>-ds-<uid>` (or the name when there is no uid), as a valid object name."""
-    label = str(datasource.get("uid") or datasource["name"]).lower()
-    slug = "".join(c if c.isalnum() else "-" for c in label).strip("-")
-    return f"{pipeline.name}-ds-{slug}"[:63].rstrip("-")
+def datasource_object_name(pipeline: Pipeline, template_uid: str) -> str:
+    """`<pipeline>-ds-<what>` (`what`: the template uid without `fraud-`)."""
+    what = template_uid.removeprefix(grafana.TEMPLATE_PREFIX)
+    return f"{pipeline.name}-ds-{what}"[:63].rstrip("-")
 
 
 def build_grafana(pipeline: Pipeline, content: GrafanaContent) -> list[dict]:
-    """Dashboards and datasources as sidecar ConfigMaps or grafana-operator objects."""
-    grafana = pipeline.spec["monitoring"]["grafana"]
-    folder = grafana.get("folder") or DEFAULT_DASHBOARD_FOLDER
-    if grafana["mode"] == "sidecar":
+    """The pipeline's dashboards and datasources as sidecar ConfigMaps or grafana-operator objects.
+
+    Uids, titles, names and file names are the pipeline's own (see `fraud_operator.grafana`).
+    """
+    settings = pipeline.spec["monitoring"]["grafana"]
+    if settings["mode"] not in ("sidecar", "operator"):
+        return []
+    name, namespace, spec = pipeline.name, pipeline.namespace, pipeline.spec
+    folder = settings.get("folder") or DEFAULT_DASHBOARD_FOLDER
+    boards = {
+        file: grafana.build_dashboard(name, namespace, board)
+        for file, board in sorted(content.dashboards.items())
+    }
+    datasources = grafana.build_datasources(name, namespace, spec, content.prometheus_url)
+    if settings["mode"] == "sidecar":
+        # The sidecar writes every ConfigMap key into one directory: the file names carry uids.
         result = []
-        if content.dashboards:
+        if boards:
             result.append(
                 manifest(
                     CONFIG_MAP,
                     pipeline,
-                    f"{pipeline.name}-dashboards",
+                    f"{name}-dashboards",
                     "dashboards",
                     {
                         "data": {
-                            file: json.dumps(board, sort_keys=True)
-                            for file, board in sorted(content.dashboards.items())
+                            f"{board['uid']}.json": json.dumps(board, sort_keys=True)
+                            for board in boards.values()
                         }
                     },
                     {"grafana_dashboard": "1"},
                     {"grafana_folder": folder},
                 )
             )
-        if content.datasources:
-            text = json.dumps({"apiVersion": 1, "datasources": content.datasources})
-            result.append(
-                manifest(
-                    CONFIG_MAP,
-                    pipeline,
-                    f"{pipeline.name}-datasources",
-                    "dashboards",
-                    {"data": {f"{pipeline.name}-datasources.yaml": text}},
-                    {"grafana_datasource": "1"},
-                )
+        file = grafana.pipeline_uid(namespace, name, "datasources") + ".yaml"
+        text = json.dumps({"apiVersion": 1, "datasources": list(datasources.values())})
+        result.append(
+            manifest(
+                CONFIG_MAP,
+                pipeline,
+                f"{name}-datasources",
+                "dashboards",
+                {"data": {file: text}},
+                {"grafana_datasource": "1"},
             )
+        )
         return result
-    if grafana["mode"] != "operator":
-        return []
-    selector = grafana.get("instanceSelector") or {}
+    selector = settings.get("instanceSelector") or {}
     result = [
         manifest(
             GRAFANA_FOLDER,
             pipeline,
-            pipeline.name,
+            name,
             "dashboards",
             {"spec": {"title": folder, "instanceSelector": selector}},
         )
     ]
-    for file, board in sorted(content.dashboards.items()):
+    for file, board in boards.items():
         result.append(
             manifest(
                 GRAFANA_DASHBOARD,
@@ -580,37 +590,44 @@ def build_grafana(pipeline: Pipeline, content: GrafanaContent) -> list[dict]:
                 {
                     "spec": {
                         "instanceSelector": selector,
-                        "folderRef": pipeline.name,
+                        "folderRef": name,
                         "json": json.dumps(board, sort_keys=True),
                     }
                 },
             )
         )
-    for datasource in content.datasources:
+    for template_uid, datasource in datasources.items():
+        body = {
+            "instanceSelector": selector,
+            "uid": datasource["uid"],
+            "datasource": {k: v for k, v in datasource.items() if k != "uid"},
+        }
+        if references := grafana.values_from(spec, datasource):
+            body["valuesFrom"] = references
         result.append(
             manifest(
                 GRAFANA_DATASOURCE,
                 pipeline,
-                datasource_object_name(pipeline, datasource),
+                datasource_object_name(pipeline, template_uid),
                 "dashboards",
-                {"spec": {"instanceSelector": selector, "datasource": datasource}},
+                {"spec": body},
             )
         )
     return result
 
 
-def build_children(pipeline: Pipeline, grafana: GrafanaContent) -> list[dict]:
+def build_children(pipeline: Pipeline, content: GrafanaContent) -> list[dict]:
     """Every child the spec asks for."""
     return [
         *build_topics(pipeline),
         *build_detector(pipeline),
         *build_simulator(pipeline),
         *build_monitoring(pipeline),
-        *build_grafana(pipeline, grafana),
+        *build_grafana(pipeline, content),
     ]
 
 
-def possible_children(pipeline: Pipeline, grafana: GrafanaContent) -> set[tuple[str, str]]:
+def possible_children(pipeline: Pipeline, content: GrafanaContent) -> set[tuple[str, str]]:
     """(kind, name) of every child any spec of this pipeline could ask for."""
     name = pipeline.name
     sim, det = simulator_name(pipeline), detector_name(pipeline)
@@ -626,9 +643,10 @@ def possible_children(pipeline: Pipeline, grafana: GrafanaContent) -> set[tuple[
         (GRAFANA_FOLDER.kind, name),
     }
     found |= {
-        (GRAFANA_DASHBOARD.kind, dashboard_object_name(pipeline, f)) for f in grafana.dashboards
+        (GRAFANA_DASHBOARD.kind, dashboard_object_name(pipeline, f)) for f in content.dashboards
     }
     found |= {
-        (GRAFANA_DATASOURCE.kind, datasource_object_name(pipeline, d)) for d in grafana.datasources
+        (GRAFANA_DATASOURCE.kind, datasource_object_name(pipeline, uid))
+        for uid in grafana.TEMPLATE_TYPES
     }
     return found

@@ -13,6 +13,7 @@ from pathlib import Path
 from prometheus_client import start_http_server
 
 from fraud_operator import metrics
+from fraud_operator.grafana import DEFAULT_PROMETHEUS_URL
 from fraud_operator.kubeapi import KubeApi, load_api_client
 from fraud_operator.reconcile import Reconciler, load_grafana_content
 from fraud_operator.schema import PHASES
@@ -33,6 +34,7 @@ class Settings:
     metrics_address: str = "0.0.0.0"
     metrics_port: int = 8080
     grafana_dir: Path = Path(__file__).resolve().parents[2] / "grafana"
+    prometheus_url: str = DEFAULT_PROMETHEUS_URL  # as Grafana reaches it
 
     @classmethod
     def from_environment(cls, env: dict[str, str] | None = None) -> Settings:
@@ -54,6 +56,7 @@ class Settings:
             metrics_address=read("METRICS_ADDRESS", str, default.metrics_address),
             metrics_port=read("METRICS_PORT", int, default.metrics_port),
             grafana_dir=read("GRAFANA_DIR", Path, default.grafana_dir),
+            prometheus_url=read("PROMETHEUS_URL", str, default.prometheus_url),
         )
         if settings.workers < 1 or settings.resync_seconds <= 0:
             raise ValueError("FRAUDPIPELINE_WORKERS and FRAUDPIPELINE_RESYNC_SECONDS must be > 0")
@@ -67,7 +70,8 @@ class Controller:
         self.settings = settings
         self.queue = WorkQueue()
         self.api = KubeApi(load_api_client(settings.workers))
-        self.reconciler = Reconciler(self.api, load_grafana_content(settings.grafana_dir))
+        grafana = load_grafana_content(settings.grafana_dir, settings.prometheus_url)
+        self.reconciler = Reconciler(self.api, grafana)
         self.known: dict[Key, str] = {}  # key -> uid
         self.phases: dict[Key, str] = {}
         self._failures: Counter[Key] = Counter()

@@ -13,9 +13,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import yaml
-
-from fraud_operator import builders
+from fraud_operator import builders, grafana
 from fraud_operator.builders import GrafanaContent, Kind, Pipeline
 from fraud_operator.kubeapi import KubeApi, KubeError
 from fraud_operator.schema import GROUP, KIND, PLURAL, VERSION
@@ -68,16 +66,15 @@ def pipeline_path(namespace: str, name: str = "") -> str:
     return f"{base}/{name}" if name else base
 
 
-def load_grafana_content(directory: Path) -> GrafanaContent:
-    """Dashboards from `<dir>/dashboards/*.json`, datasources from `<dir>/datasources/*.yaml`."""
+def load_grafana_content(
+    directory: Path, prometheus_url: str = grafana.DEFAULT_PROMETHEUS_URL
+) -> GrafanaContent:
+    """The template dashboards of `<dir>/dashboards/*.json`, and the Prometheus URL."""
     dashboards = {
         path.name: json.loads(path.read_text())
         for path in sorted((directory / "dashboards").glob("*.json"))
     }
-    datasources = []
-    for path in sorted((directory / "datasources").glob("*.y*ml")):
-        datasources.extend((yaml.safe_load(path.read_text()) or {}).get("datasources") or [])
-    return GrafanaContent(dashboards, datasources)
+    return GrafanaContent(dashboards, prometheus_url)
 
 
 def _now() -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import math
 import os
@@ -15,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fraud_dashboards import esquery, pictures
-from fraud_dashboards.datasources import DATASOURCES
 from fraud_dashboards.feed import feed
 from fraud_dashboards.generate import GRAFANA_DIR
 from fraud_dashboards.panels import load_dashboards, promql, targets
@@ -25,13 +23,13 @@ from fraud_operator.builders import (
     dashboard_object_name,
     datasource_object_name,
 )
+from fraud_operator.grafana import TEMPLATE_TYPES
 from fraud_operator.reconcile import load_grafana_content
 
 pytestmark = pytest.mark.testbed
 # Spark's Python workers must run this interpreter (the project is installed in it).
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 DASHBOARDS = load_dashboards()
-BY_UID = {source["uid"]: source for source in DATASOURCES}
 SERIES_TIMEOUT_S = 60
 
 
@@ -41,6 +39,11 @@ def fed(kafka, spark, elasticsearch, prometheus, kube, tmp_path_factory):
         kafka, spark, elasticsearch, prometheus, kube, tmp_path_factory.mktemp("feed")
     ) as running:
         yield running
+
+
+def fed_pipeline(kube, fed) -> Pipeline:
+    obj = json.loads(kube.kubectl("get", "fp", fed.pipeline, "-n", fed.namespace, "-o", "json"))
+    return Pipeline.from_object(obj)
 
 
 def finite(result: list[dict]) -> bool:
@@ -71,19 +74,24 @@ def test_variables_list_the_fed_namespace_and_pipeline(fed, prometheus):
             assert getattr(fed, label) in values, (board["uid"], variable["name"], values)
 
 
-def test_every_elasticsearch_query_returns_hits(fed, elasticsearch):
+def test_every_elasticsearch_query_returns_hits(fed, elasticsearch, kube):
+    """Through the pipeline's own dashboards and datasources, as the operator provisions them."""
+    pipeline = fed_pipeline(kube, fed)
+    pipeline.spec["monitoring"]["grafana"]["mode"] = "operator"
+    made = build_grafana(pipeline, load_grafana_content(GRAFANA_DIR))
+    boards = [json.loads(m["spec"]["json"]) for m in made if m["kind"] == "GrafanaDashboard"]
+    by_uid = {m["spec"]["uid"]: m["spec"]["datasource"] for m in made if "uid" in m["spec"]}
     client = elasticsearch.client()
     client.indices.refresh(index=[fed.alerts_index, fed.kpis_index])
     end = datetime.now(UTC)
     start_ms = int((end - timedelta(hours=6)).timestamp() * 1000)
     searched = 0
-    for board in DASHBOARDS.values():
+    for board in boards:
         for t in targets(board):
             if t.datasource["type"] != "elasticsearch":
                 continue
-            pattern = BY_UID[t.datasource["uid"]]["jsonData"]["index"]
-            index = fed.alerts_index if pattern.endswith("-alerts") else fed.kpis_index
-            assert fnmatch.fnmatch(index, pattern), (index, pattern)
+            index = by_uid[t.datasource["uid"]]["jsonData"]["index"]
+            assert index in (fed.alerts_index, fed.kpis_index), index
             rows = esquery.run(client, index, t.target, start_ms, int(end.timestamp() * 1000))
             assert rows, f"{t.name}: no hits"
             values = [v for row in rows for k, v in row.items() if k in ("count", "sum", "avg")]
@@ -94,15 +102,14 @@ def test_every_elasticsearch_query_returns_hits(fed, elasticsearch):
 
 def test_provisioned_objects_are_valid_against_the_upstream_crds(fed, kube):
     content = load_grafana_content(GRAFANA_DIR)
-    assert len(content.dashboards) == 4 and len(content.datasources) == 3
-    obj = json.loads(kube.kubectl("get", "fp", fed.pipeline, "-n", fed.namespace, "-o", "json"))
-    pipeline = Pipeline.from_object(obj)
+    assert len(content.dashboards) == 4
+    pipeline = fed_pipeline(kube, fed)
     expected = {("GrafanaFolder", fed.pipeline)}
     expected |= {
         ("GrafanaDashboard", dashboard_object_name(pipeline, f)) for f in content.dashboards
     }
     expected |= {
-        ("GrafanaDatasource", datasource_object_name(pipeline, d)) for d in content.datasources
+        ("GrafanaDatasource", datasource_object_name(pipeline, uid)) for uid in TEMPLATE_TYPES
     }
     deadline = time.monotonic() + SERIES_TIMEOUT_S
     while (live := provisioned(kube, fed.namespace)) != expected and time.monotonic() < deadline:
@@ -111,7 +118,7 @@ def test_provisioned_objects_are_valid_against_the_upstream_crds(fed, kube):
     for mode in ("sidecar", "operator"):
         pipeline.spec["monitoring"]["grafana"]["mode"] = mode
         items = build_grafana(pipeline, content)
-        assert len(items) == (2 if mode == "sidecar" else 8)
+        assert len(items) == (2 if mode == "sidecar" else 9)
         assert kube.dry_run(items) == len(items)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -24,6 +25,7 @@ CRD_FILE = ROOT / "crds" / "fraudpipeline.dev_fraudpipelines.yaml"
 GROUP, VERSION = "fraudpipeline.dev", "v1alpha1"
 RESYNC_SECONDS = 2
 WAIT_SECONDS = 30
+DATASOURCES = ("prometheus", "alerts", "kpis", "outcomes")  # `<pipeline>-ds-<what>`
 CHILD_PLURALS = {
     ("kafka.strimzi.io", "v1", "kafkatopics"): "KafkaTopic",
     ("sparkoperator.k8s.io", "v1beta2", "sparkapplications"): "SparkApplication",
@@ -249,8 +251,8 @@ def test_grafana_operator_mode_objects_are_accepted(cluster, operator):
     content = load_grafana_content(ROOT / "grafana")
     expected = {("GrafanaFolder", "payments")}
     expected |= {("GrafanaDashboard", f"payments-{Path(f).stem}") for f in content.dashboards}
-    expected |= {("GrafanaDatasource", f"payments-ds-{d['uid']}") for d in content.datasources}
-    assert len(expected) > 2, "grafana/ has no dashboards or datasources"
+    expected |= {("GrafanaDatasource", f"payments-ds-{what}") for what in DATASOURCES}
+    assert len(content.dashboards) > 2, "grafana/ has no dashboards"
     wait_for(lambda: set(cluster.children()) >= expected, "grafana-operator objects")
     children = settled(cluster, operator)
     assert ("ConfigMap", "payments-dashboards") not in children
@@ -263,6 +265,52 @@ def test_grafana_operator_mode_objects_are_accepted(cluster, operator):
         lambda: not any(k[0].startswith("Grafana") for k in cluster.children()),
         "grafana objects to be pruned",
     )
+
+
+def test_two_pipelines_get_datasources_of_their_own(cluster, operator):
+    cluster.prerequisites()
+    monitoring = copy.deepcopy(EXAMPLE["spec"]["monitoring"])
+    monitoring["grafana"] = {
+        "mode": "operator",
+        "instanceSelector": {"matchLabels": {"dashboards": "grafana"}},
+    }
+    sinks = {
+        name: {**EXAMPLE["spec"]["sinks"]["elasticsearch"], "indexPrefix": name}
+        for name in ("cards", "loans")
+    }
+    for name, sink in sinks.items():
+        cluster.create_pipeline(name, monitoring=monitoring, sinks={"elasticsearch": sink})
+
+    boards = len(load_grafana_content(ROOT / "grafana").dashboards)
+
+    def grafana_objects(name: str) -> dict[tuple[str, str], dict]:
+        found = {k: o["spec"] for k, o in cluster.children(name).items() if "Grafana" in k[0]}
+        return found if len(found) == 1 + boards + len(DATASOURCES) else {}
+
+    made = {
+        name: wait_for(lambda n=name: grafana_objects(n), f"{name}'s objects") for name in sinks
+    }
+    uids, names = [], []
+    for name, objects in made.items():
+        sources = {n: spec for (kind, n), spec in objects.items() if kind == "GrafanaDatasource"}
+        assert set(sources) == {f"{name}-ds-{what}" for what in DATASOURCES}
+        alerts = sources[f"{name}-ds-alerts"]
+        assert alerts["datasource"]["jsonData"]["index"] == f"{name}-alerts"
+        assert (
+            alerts["datasource"]["url"] == f"http://fraud-es-es-http.{cluster.namespace}.svc:9200"
+        )
+        secret = {"name": "fraud-es-credentials", "key": "password"}
+        assert {
+            "targetPath": "secureJsonData.basicAuthPassword",
+            "valueFrom": {"secretKeyRef": secret},
+        } in alerts["valuesFrom"]
+        uids += [spec["uid"] for spec in sources.values()]
+        uids += [
+            json.loads(s["json"])["uid"] for (k, _), s in objects.items() if k == "GrafanaDashboard"
+        ]
+        names += [spec["datasource"]["name"] for spec in sources.values()]
+    assert len(set(uids)) == len(uids) == 2 * (boards + len(DATASOURCES))
+    assert len(set(names)) == len(names)
 
 
 def test_updates_change_only_the_affected_children(cluster, operator):

@@ -1,4 +1,4 @@
-"""The checked-in dashboards and datasources: current, parseable, consistent."""
+"""The checked-in dashboards: current, parseable, consistent with the datasources."""
 
 from __future__ import annotations
 
@@ -6,26 +6,22 @@ import pytest
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from fraud_dashboards import esquery
-from fraud_dashboards.datasources import DATASOURCES
 from fraud_dashboards.generate import GRAFANA_DIR, rendered, stale
 from fraud_dashboards.panels import load_dashboards, targets
 from fraud_operator.builders import Pipeline, build_grafana
+from fraud_operator.grafana import TEMPLATE_TYPES
 from fraud_operator.reconcile import load_grafana_content
 from fraud_operator.schema import spec_with_defaults
 
 DASHBOARDS = load_dashboards()
 UIDS = {"fraud-overview", "fraud-detection-quality", "fraud-pipeline-health", "fraud-operator"}
 PER_PIPELINE = UIDS - {"fraud-operator"}
-DATASOURCE_TYPES = {source["uid"]: source["type"] for source in DATASOURCES}
 MINUTE = {"interval": "1m"}
 
 
 def test_checked_in_files_are_current_with_the_generator():
     assert not stale(), "run `make dashboards` (python -m fraud_dashboards)"
-    assert set(rendered()) == {
-        *(f"dashboards/{uid}.json" for uid in UIDS),
-        "datasources/fraudpipeline.yaml",
-    }
+    assert set(rendered()) == {f"dashboards/{uid}.json" for uid in UIDS}
 
 
 @pytest.mark.parametrize("uid", sorted(UIDS))
@@ -40,7 +36,6 @@ def test_uids_are_stable_and_unique():
     assert set(DASHBOARDS) == UIDS
     titles = [board["title"] for board in DASHBOARDS.values()]
     assert len(set(titles)) == len(titles)
-    assert len({source["name"] for source in DATASOURCES}) == len(DATASOURCES)
     for board in DASHBOARDS.values():
         ids = [panel["id"] for panel in board["panels"]]
         assert ids == list(range(1, len(ids) + 1))
@@ -53,7 +48,7 @@ def test_every_datasource_reference_resolves(uid):
     references += [v["datasource"] for v in board.get("templating", {}).get("list", [])]
     assert references
     for reference in references:
-        assert DATASOURCE_TYPES.get(reference["uid"]) == reference["type"], reference
+        assert TEMPLATE_TYPES.get(reference["uid"]) == reference["type"], reference
 
 
 @pytest.mark.parametrize("uid", sorted(PER_PIPELINE))
@@ -89,7 +84,6 @@ def test_thresholds_mark_the_alerting_levels():
 def test_the_operator_loads_and_provisions_the_content_in_both_modes():
     content = load_grafana_content(GRAFANA_DIR)
     assert {board["uid"] for board in content.dashboards.values()} == UIDS
-    assert content.datasources == DATASOURCES
     spec = spec_with_defaults({"kafka": {"clusterRef": {"name": "k"}}})
     pipeline = Pipeline("payments", "fraud", "0000", spec)
     for mode, kinds in (

@@ -14,10 +14,7 @@ from fraud_operator.reconcile import needs_apply
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "fraudpipeline.yaml"
-GRAFANA = GrafanaContent(
-    dashboards={"overview.json": {"title": "Fraud overview", "panels": []}},
-    datasources=[{"name": "Prometheus", "type": "prometheus", "url": "http://prometheus:9090"}],
-)
+GRAFANA = GrafanaContent({"overview.json": {"uid": "fraud-overview", "title": "Overview"}})
 
 
 def make_pipeline(**overrides) -> Pipeline:
