@@ -29,6 +29,7 @@ from fraud_simulator.transactions import (
     TRANSACTIONS_PER_INCIDENT,
     Incidents,
     Injector,
+    PaymentHistory,
     compromise_terminals,
     drop_quiet,
     expire,
@@ -176,6 +177,8 @@ class Simulation:
         )
         self.incidents = Incidents()
         self.last_ms = np.full(self.world.customers, -(10**13), np.int64)
+        # each customer's own payments in the stream so far (see PaymentHistory)
+        self.payments = np.zeros(self.world.customers, np.int64)
         self.label_delay_ms = int(settings.label_delay_seconds * 1000)
         expected = float(self.world.customer_daily_rate.sum())
         injected = [s for s in settings.scenarios if s != "compromised_terminal"]
@@ -215,14 +218,24 @@ class Simulation:
         rng = np.random.default_rng([seed, 1, day])
         tx = legit_day(self.world, day_start, rng, self.last_ms)
         mark_compromised(tx, self.incidents, SCENARIO_CODE["compromised_terminal"])
-        injector = Injector(self.world, day_start, np.random.default_rng([seed, 3, day]))
-        for name, per_day in self.incidents_per_day.items():
+        injector = Injector(
+            self.world,
+            day_start,
+            np.random.default_rng([seed, 3, day]),
+            PaymentHistory(self.payments, tx, start_ms),
+        )
+        # high_amount last: its victims' history is known once the others' quiet windows are
+        for name, per_day in sorted(
+            self.incidents_per_day.items(), key=lambda item: item[0] == "high_amount"
+        ):
             for _ in range(injector.rng.poisson(per_day)):
                 getattr(injector, name)(SCENARIO_CODE[name])
         tx = drop_quiet(tx, injector.quiet).concat(injector.result()).sorted_by_time()
         numbers = np.arange(len(tx))
         inside = (tx.time_ms >= start_ms) & (tx.time_ms < end_ms)
         tx, numbers = tx.take(inside), numbers[inside]
+        own = (tx.scenario == LEGIT) | (tx.scenario == SCENARIO_CODE["compromised_terminal"])
+        self.payments += np.bincount(tx.customer[own], minlength=len(self.payments))
         ids = [f"tx-{seed}-{day}-{n:08d}" for n in numbers.tolist()]
         times = iso_times(tx.time_ms)
         customers, terminals = tx.customer.tolist(), tx.terminal.tolist()

@@ -23,6 +23,14 @@ COMPROMISED_TERMINAL_DAYS = 7
 SKIMMER_LEAD_MS = 3_600_000  # a skimmer is fitted up to an hour before the first stolen card
 IMPOSSIBLE_TRAVEL_MIN_KMH = 2_000.0
 QUIET_SPEED_KMH = 600.0  # a victim's own payments stay this far (in travel time) from a trip
+# A high-amount fraud is "far above the customer's usual amount": only a customer with a usual
+# amount, that is at least this many of its own payments earlier in the stream, can be its
+# victim (a card first seen in the stream has none), and the amount is 8 to 12 times the usual
+# amount, well clear of a bank's 5x rule even when the usual amount is known from a few payments.
+ESTABLISHED_PAYMENTS = 5
+HIGH_AMOUNT_FACTORS = (8.0, 12.0)
+HIGH_AMOUNT_MIN = (220.0, 600.0)  # and at least a draw from this range: a large payment anyway
+HIGH_AMOUNT_TRIES = 8  # times of day tried for an incident before it is dropped (cold stream)
 CHANNELS = ("pos", "ecommerce", "atm", "contactless")
 POS, ECOMMERCE, ATM, CONTACTLESS = range(4)
 NO_DEVICE = -1
@@ -169,11 +177,58 @@ def expire(incidents: Incidents, now_ms: int) -> None:
         setattr(incidents, name, [getattr(incidents, name)[i] for i in alive])
 
 
-class Injector:
-    """Builds the transactions of injected scenarios for one day (small counts: plain loops)."""
+class PaymentHistory:
+    """Which customers have a spending history in the stream at a given time of one day.
 
-    def __init__(self, world: World, day_start_ms: int, rng: np.random.Generator) -> None:
-        self.world, self.day_start_ms, self.rng = world, day_start_ms, rng
+    `before_day`: per customer, its own payments (legitimate or at a compromised terminal) in
+    the stream before the day; `legit`: the day's own payments, grouped by customer and
+    ascending in time (as legit_day returns them); `stream_start_ms`: earlier payments are not
+    in the stream. Indexed on first use, without the payments inside the quiet windows known
+    then (so the other scenarios are injected first).
+    """
+
+    def __init__(self, before_day: np.ndarray, legit: Transactions, stream_start_ms: int) -> None:
+        self.before_day, self.legit, self.stream_start_ms = before_day, legit, stream_start_ms
+        self._index: tuple[np.ndarray, np.ndarray] | None = None
+
+    def established(self, time_ms: int, quiet: list[tuple[int, int, int]]) -> np.ndarray:
+        """The customers with at least ESTABLISHED_PAYMENTS own payments before `time_ms`."""
+        if self._index is None:
+            self._index = self._established_since(drop_quiet(self.legit, quiet))
+        customers, since_ms = self._index
+        return customers[: int(np.searchsorted(since_ms, time_ms, side="right"))]
+
+    def _established_since(self, legit: Transactions) -> tuple[np.ndarray, np.ndarray]:
+        """(customers sorted by the time they became established, those times)."""
+        inside = legit.time_ms >= self.stream_start_ms
+        customer, time_ms = legit.customer[inside], legit.time_ms[inside]
+        rank = np.arange(len(customer))
+        if len(customer):
+            first = np.concatenate([[True], customer[1:] != customer[:-1]])
+            rank -= np.maximum.accumulate(np.where(first, rank, 0))
+        since = np.full(len(self.before_day), np.iinfo(np.int64).max, np.int64)
+        since[self.before_day >= ESTABLISHED_PAYMENTS] = np.iinfo(np.int64).min
+        # established just after the payment that brings the count to ESTABLISHED_PAYMENTS
+        nth = rank == ESTABLISHED_PAYMENTS - 1 - self.before_day[customer]
+        since[customer[nth]] = time_ms[nth] + 1
+        order = np.argsort(since, kind="stable")
+        return order, since[order]
+
+
+class Injector:
+    """Builds the transactions of injected scenarios for one day (small counts: plain loops).
+
+    With a `history`, high-amount frauds only hit customers established in the stream.
+    """
+
+    def __init__(
+        self,
+        world: World,
+        day_start_ms: int,
+        rng: np.random.Generator,
+        history: PaymentHistory | None = None,
+    ) -> None:
+        self.world, self.day_start_ms, self.rng, self.history = world, day_start_ms, rng, history
         self.rows: list[tuple[int, int, int, float, int, int, int]] = []
         self.quiet: list[tuple[int, int, int]] = []  # (customer, from_ms, to_ms): see drop_quiet
         active = np.flatnonzero(world.customer_daily_rate > 0)
@@ -301,16 +356,29 @@ class Injector:
             self._add(int(time_ms), customer, int(rng.choice(shops)), amount, device, scenario)
 
     def high_amount(self, scenario: int) -> None:
-        """One payment at a usual terminal for 6 to 12 times the usual amount (at least 220)."""
+        """One payment at a usual terminal for 8 to 12 times the usual amount (at least 220),
+        by a customer with a usual amount: ESTABLISHED_PAYMENTS own payments in the stream."""
         rng, world = self.rng, self.world
-        customer = self._victim()
+        for _ in range(HIGH_AMOUNT_TRIES):
+            time_ms = self._start(0)
+            if self.history is None:
+                customer = self._victim()
+                break
+            candidates = self.history.established(time_ms, self.quiet)
+            if len(candidates):
+                customer = int(candidates[rng.integers(0, len(candidates))])
+                break
+        else:
+            return  # nobody has a history yet: the first hours of a stream
         lo, hi = world.usable_offsets[customer], world.usable_offsets[customer + 1]
         if lo == hi:
             return
         terminal = int(world.usable_terminals[rng.integers(lo, hi)])
-        amount = max(self._typical_amount(customer, 6, 12), rng.uniform(220, 600))
+        amount = max(
+            self._typical_amount(customer, *HIGH_AMOUNT_FACTORS), rng.uniform(*HIGH_AMOUNT_MIN)
+        )
         device = customer if world.terminal_kind[terminal] == 2 else NO_DEVICE
-        self._add(self._start(0), customer, terminal, amount, device, scenario)
+        self._add(time_ms, customer, terminal, amount, device, scenario)
 
 
 # Expected transactions of one incident of each injected scenario (for the fraud-rate budget).

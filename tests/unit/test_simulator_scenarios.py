@@ -15,6 +15,7 @@ from fraud_events import TRANSACTION_SCENARIOS
 from fraud_simulator import simulate
 from fraud_simulator.engine import LABEL, TRANSACTION, Simulation
 from fraud_simulator.settings import parse_settings
+from fraud_simulator.transactions import ESTABLISHED_PAYMENTS, HIGH_AMOUNT_FACTORS
 from fraud_simulator.world import haversine_km
 
 DAYS = 21
@@ -167,6 +168,20 @@ def test_high_amounts_are_far_above_the_customers_history(traffic):
     assert (high["amount"] >= 220).all()
     assert (high["amount"] > 5 * high["mean"]).mean() > 0.9
     assert (legit["amount"] > 5 * legit["card_number"].map(history["mean"])).mean() < 0.001
+
+
+def test_high_amounts_hit_established_customers_far_above_their_usual_amount(traffic):
+    """A usual amount needs a history: the victim made ESTABLISHED_PAYMENTS of its own payments
+    earlier in the stream (a card first seen in the stream has none), and the amount is at
+    least 8 times the customer's mean (ATM amounts are rounded to tens)."""
+    world = Simulation(parse_settings(SETTINGS)).world
+    own = (traffic["scenario"].isna() | traffic["scenario"].eq("compromised_terminal")).astype(int)
+    earlier = own.groupby(traffic["card_number"]).cumsum() - own
+    high = traffic["scenario"].eq("high_amount")
+    assert high.sum() > 20
+    assert earlier[high].min() >= ESTABLISHED_PAYMENTS
+    mean = world.customer_mean_amount[traffic.loc[high, "customer_id"].str[1:].astype(int)]
+    assert (traffic.loc[high, "amount"] + 5 >= HIGH_AMOUNT_FACTORS[0] * mean).all()
 
 
 def test_a_compromised_terminal_taints_every_payment_in_its_window(traffic):
