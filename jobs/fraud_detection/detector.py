@@ -1,150 +1,372 @@
-"""The per-card stateful function run by applyInPandasWithState: rules, then the model."""
+"""Per-account detection: rules, the model's features and the labels, account by account.
+
+The detection query groups transactions and their labels by account (`customer_id`) and runs
+`detect` on each account's new input with the account's state (`AccountState`: its cards'
+recent history, running totals, and what was decided about transactions not labelled yet).
+`detect` is pure: the same input in the same order gives the same rows whatever the
+micro-batch boundaries. `detect_for_accounts` wraps it for applyInPandasWithState;
+`score_batches` then scores the model's features in bulk.
+
+Every output row has OUTPUT_SCHEMA, `kind` saying what it is:
+- `transaction`: one per accepted transaction (`dimension` = merchant category, `features`);
+- `alert`: a rule's (or, after scoring, the model's) alert (`dimension` = rule, `payload` = the
+  alert document without detection time);
+- `label`: a label joined with its transaction (`features` to re-score, `payload` = [is_fraud,
+  scenario, rules that alerted]); scoring turns it into `outcome` rows (`dimension` =
+  `rule|outcome|scenario`, see outcomes.py);
+- `dead_letter`: rejected input, late transactions included (`dimension` = reason);
+- `account`: the account's running totals after the batch (`dimension` = customer id).
+"""
 
 from __future__ import annotations
 
+import base64
 import json
+from array import array
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from fraud_detection.alerts import alert_id
+from fraud_detection.alerts import alert_id, rfc3339
+from fraud_detection.events import Rejection, dead_letter
 from fraud_detection.model import FEATURES, card_features, fraud_scores, load_model
-from fraud_detection.rules import CardState, Txn
+from fraud_detection.outcomes import outcome_dimensions
+from fraud_detection.rules import CardState, Txn, longest_window_seconds
 
-STATE_SCHEMA = "card string"
-ALERT_SCHEMA = (
-    "alert_id string, rule string, score double, explanation string, "
-    "transaction_ids array<string>, card_token string, customer_id string, terminal_id string, "
-    "event_ms long, kafka_ms long"
+# The fields of an accepted transaction as the parse step passes them on (a JSON list).
+RECORD_FIELDS = (
+    "transaction_id",
+    "event_ms",
+    "amount",
+    "merchant_category",
+    "latitude",
+    "longitude",
+    "region",
+    "channel",
+    "device_id",
+    "card_token",
+    "customer_id",
+    "terminal_id",
+    "merchant_id",
+    "currency",
+    "kafka_ms",
+    "topic",
+    "partition",
+    "offset",
 )
-ALERT_COLUMNS = tuple(part.split()[0] for part in ALERT_SCHEMA.split(", "))
-# What the stateful operator emits: rule alerts, and (rule `model`) every transaction with its
-# features for the model to score.
-CANDIDATE_SCHEMA = ALERT_SCHEMA + ", features array<double>"
-CANDIDATE_COLUMNS = tuple(part.split()[0] for part in CANDIDATE_SCHEMA.split(", "))
+INPUT_SCHEMA = "account string, record string"
+STATE_SCHEMA = "account string"
+OUTPUT_SCHEMA = (
+    "kind string, event_ms long, kafka_ms long, dimension string, amount double, "
+    "features binary, payload string"
+)
+OUTPUT_COLUMNS = tuple(part.split()[0] for part in OUTPUT_SCHEMA.split(", "))
+DEAD_LETTER_ACCOUNT = ""  # the group of rejected input: it has no account
 MODEL_RULE = "model"
-# A card idle this long (in event time) is forgotten, amount history included.
-STATE_TTL_MS = 30 * 86_400_000
+# A card unused this long (event time) is forgotten; the account keeps its totals.
+CARD_TTL_MS = 30 * 86_400_000
+# What was decided about a transaction is kept for its label this long (event time), for at
+# most this many transactions per account; a label arriving later counts as `unknown`.
+UNLABELLED_TTL_MS = 7 * 86_400_000
+UNLABELLED_KEPT = 50
 
 
-def to_txn(row: dict[str, Any]) -> Txn:
+@dataclass
+class AccountState:
+    """One account's cards (their recent history) and its running totals."""
+
+    cards: dict[str, CardState] = field(default_factory=dict)
+    transactions: int = 0
+    amount_total: float = 0.0
+    alerts: int = 0
+    latest_ms: int = 0
+    # transaction id -> [event ms, rules that named it, base64 of its features] until labelled
+    unlabelled: dict[str, list] = field(default_factory=dict)
+    waiting: list[list] = field(default_factory=list)  # labels ahead of their transaction
+
+    def to_json(self) -> str:
+        return json.dumps(
+            [
+                {token: card.to_json() for token, card in self.cards.items()},
+                self.transactions,
+                self.amount_total,
+                self.alerts,
+                self.latest_ms,
+                self.unlabelled,
+                self.waiting,
+            ],
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> AccountState:
+        cards, transactions, amount_total, alerts, latest_ms, unlabelled, waiting = json.loads(text)
+        return cls(
+            {token: CardState.from_json(card) for token, card in cards.items()},
+            transactions,
+            amount_total,
+            alerts,
+            latest_ms,
+            unlabelled,
+            waiting,
+        )
+
+
+@dataclass(frozen=True)
+class DetectSettings:
+    """What `detect` needs from the job configuration."""
+
+    rules: dict[str, dict[str, Any]]
+    lateness_ms: int
+    with_features: bool
+    key: bytes
+
+    @property
+    def keep_seconds(self) -> float:
+        return longest_window_seconds(self.rules)
+
+
+def _txn(record: dict[str, Any]) -> Txn:
     return Txn(
-        row["transaction_id"],
-        row["event_ms"] / 1000,
-        float(row["amount"]),
-        row["merchant_category"],
-        float(row["latitude"]),
-        float(row["longitude"]),
-        row["region"],
-        row["channel"],
-        row["device_id"],
+        record["transaction_id"],
+        record["event_ms"] / 1000,
+        record["amount"],
+        record["merchant_category"],
+        record["latitude"],
+        record["longitude"],
+        record["region"],
+        record["channel"],
+        record["device_id"],
     )
 
 
-def frame_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The rows as dicts in event-time order (plain lists: far cheaper than pandas per row)."""
-    columns = {name: frame[name].tolist() for name in frame.columns}
-    rows = [
-        dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
-    ]
-    return sorted(rows, key=lambda row: (row["event_ms"], row["transaction_id"]))
+def _late_letter(record: dict[str, Any], latest_ms: int, settings: DetectSettings) -> tuple:
+    """A dead-letter row for a transaction older than the account's watermark."""
+    event = {name: record[name] for name in RECORD_FIELDS[:14]}
+    event["event_time"] = rfc3339(datetime.fromtimestamp(event.pop("event_ms") / 1000, UTC))
+    watermark = rfc3339(datetime.fromtimestamp((latest_ms - settings.lateness_ms) / 1000, UTC))
+    rejection = Rejection(
+        "late_event",
+        f"event_time {event['event_time']} is before the account's watermark {watermark} "
+        f"(latest event minus watermarkDelay): it can no longer be evaluated in order",
+    )
+    letter = dead_letter(
+        json.dumps(event).encode(),
+        rejection,
+        record["topic"],
+        record["partition"],
+        record["offset"],
+        datetime.now(UTC),
+        settings.key,
+    )
+    return ("dead_letter", record["event_ms"], record["kafka_ms"], "late_event", 0.0, None,
+            json.dumps(letter))  # fmt: skip
 
 
-def card_alerts(
-    card: CardState, card_token: str, frame: pd.DataFrame, rules: dict, with_features: bool
-) -> list[dict[str, Any]]:
-    """Run the rules over one card's new transactions in event-time order (updates `card`).
+def _alert_row(hit, record: dict[str, Any]) -> tuple:
+    document = {
+        "alert_id": alert_id(hit.rule, hit.transaction_ids),
+        "rule": hit.rule,
+        "score": hit.score,
+        "explanation": hit.explanation,
+        "transaction_ids": list(hit.transaction_ids),
+        "card_token": record["card_token"],
+        "customer_id": record["customer_id"],
+        "terminal_id": record["terminal_id"],
+    }
+    return ("alert", record["event_ms"], record["kafka_ms"], hit.rule, hit.score, None,
+            json.dumps(document, sort_keys=True))  # fmt: skip
 
-    With `with_features`, every transaction also yields a `model` candidate with its features.
+
+def detect(
+    account: AccountState,
+    records: list[dict[str, Any]],
+    settings: DetectSettings,
+    labels: list[list] = (),
+) -> list[tuple]:
+    """Output rows for an account's new transactions (in event-time order), then its new labels
+    (LABEL_FIELDS lists); updates `account`.
+
+    A transaction more than `lateness_ms` older than the account's latest is a dead letter. A
+    label is joined with what was decided about its transaction; one ahead of the account's
+    latest transaction waits for it.
     """
+    rows: list[tuple] = []
+    keep_seconds = settings.keep_seconds
+    for record in sorted(records, key=lambda r: (r["event_ms"], r["transaction_id"])):
+        if record["event_ms"] < account.latest_ms - settings.lateness_ms:
+            rows.append(_late_letter(record, account.latest_ms, settings))
+            continue
+        card = account.cards.setdefault(record["card_token"], CardState())
+        txn = _txn(record)
+        features = None
+        if settings.with_features:
+            features = array("d", card_features(card, txn)).tobytes()
+        hits = card.observe(txn, settings.rules, keep_seconds)
+        context = json.dumps(
+            [record["transaction_id"], record["card_token"], record["customer_id"],
+             record["terminal_id"]]
+        )  # fmt: skip
+        rows.append(("transaction", record["event_ms"], record["kafka_ms"],
+                     record["merchant_category"], record["amount"], features, context))  # fmt: skip
+        rows.extend(_alert_row(hit, record) for hit in hits)
+        account.unlabelled[record["transaction_id"]] = [
+            record["event_ms"], [], base64.b64encode(features).decode() if features else None
+        ]  # fmt: skip
+        for hit in hits:
+            for transaction_id in hit.transaction_ids:
+                if transaction_id in account.unlabelled:
+                    account.unlabelled[transaction_id][1].append(hit.rule)
+        account.transactions += 1
+        account.amount_total = round(account.amount_total + record["amount"], 2)
+        account.alerts += len(hits)
+        account.latest_ms = max(account.latest_ms, record["event_ms"])
+    rows.extend(_join_labels(account, [*account.waiting, *labels]))
+    horizon = account.latest_ms / 1000 - CARD_TTL_MS / 1000
+    account.cards = {t: c for t, c in account.cards.items() if c.latest >= horizon}
+    oldest = account.latest_ms - UNLABELLED_TTL_MS
+    kept = [(tx, entry) for tx, entry in account.unlabelled.items() if entry[0] >= oldest]
+    account.unlabelled = dict(kept[-UNLABELLED_KEPT:])
+    return rows
+
+
+def _join_labels(account: AccountState, labels: list[list]) -> list[tuple]:
+    """`label` rows for the labels whose transaction the account has seen; the others wait."""
+    rows, account.waiting = [], []
+    for label in labels:
+        transaction_id, event_ms, is_fraud, scenario, kafka_ms = label
+        entry = account.unlabelled.pop(transaction_id, None)
+        if entry is None and event_ms > account.latest_ms:
+            account.waiting.append(label)
+            continue
+        rules, features = (sorted(set(entry[1])), entry[2]) if entry else ([], None)
+        features = base64.b64decode(features) if features else None
+        rows.append(("label", event_ms, kafka_ms, scenario, float(is_fraud), features,
+                     json.dumps([is_fraud, scenario, rules, entry is not None])))  # fmt: skip
+    return rows
+
+
+def account_row(customer_id: str, account: AccountState) -> tuple:
+    """The account's running totals, as an `account` output row."""
+    document = {
+        "customer_id": customer_id,
+        "transactions": account.transactions,
+        "amount_total": account.amount_total,
+        "alerts": account.alerts,
+        "last_seen": rfc3339(datetime.fromtimestamp(account.latest_ms / 1000, UTC)),
+    }
+    return ("account", account.latest_ms, 0, customer_id, account.amount_total, None,
+            json.dumps(document))  # fmt: skip
+
+
+def decode_input(texts: list[str]) -> tuple[list[dict[str, Any]], list[list]]:
+    """Transaction records (JSON lists of RECORD_FIELDS) and labels (JSON objects holding a
+    list of LABEL_FIELDS under "label"), as the parse step encodes them."""
+    records, labels = [], []
+    for text in texts:
+        value = json.loads(text)
+        if isinstance(value, dict):
+            labels.append(value["label"])
+        else:
+            records.append(dict(zip(RECORD_FIELDS, value, strict=True)))
+    return records, labels
+
+
+def detect_for_accounts(settings: DetectSettings):
+    """The function for applyInPandasWithState, keyed by account (dead letters: key "")."""
+
+    def run(key: tuple, frames: Iterator[pd.DataFrame], state) -> Iterator[pd.DataFrame]:
+        texts = [text for frame in frames for text in frame["record"].tolist()]
+        if key[0] == DEAD_LETTER_ACCOUNT:
+            rows = [("dead_letter", 0, 0, json.loads(t)["reason"], 0.0, None, t) for t in texts]
+        else:
+            account = AccountState.from_json(state.get[0]) if state.exists else AccountState()
+            records, labels = decode_input(texts)
+            rows = detect(account, records, settings, labels)
+            rows.append(account_row(key[0], account))
+            state.update((account.to_json(),))
+        yield pd.DataFrame.from_records(rows, columns=OUTPUT_COLUMNS)
+
+    return run
+
+
+def _features(frame: pd.DataFrame) -> np.ndarray:
+    values = np.frombuffer(b"".join(frame["features"]), dtype=np.float64)
+    return values.reshape(len(frame), len(FEATURES))
+
+
+def model_alerts(frame: pd.DataFrame, classifier, threshold: float) -> list[tuple]:
+    """An alert of rule `model` for every `transaction` row scoring at or above `threshold`."""
+    transactions = frame[frame["kind"] == "transaction"]
+    if transactions.empty or classifier is None:
+        return []
+    features = _features(transactions)
+    scores = fraud_scores(classifier, features)
     alerts = []
-    for row in frame_rows(frame):
-        txn = to_txn(row)
-        context = {
+    for index in np.flatnonzero(scores >= threshold):
+        row = transactions.iloc[index]
+        transaction_id, card_token, customer_id, terminal_id = json.loads(row["payload"])
+        score = round(float(scores[index]), 4)
+        document = {
+            "alert_id": alert_id(MODEL_RULE, [transaction_id]),
+            "rule": MODEL_RULE,
+            "score": score,
+            "explanation": {
+                "threshold": threshold,
+                "features": {
+                    name: round(float(value), 4)
+                    for name, value in zip(FEATURES, features[index], strict=True)
+                },
+            },
+            "transaction_ids": [transaction_id],
             "card_token": card_token,
-            "customer_id": row["customer_id"],
-            "terminal_id": row["terminal_id"],
-            "event_ms": int(row["event_ms"]),
-            "kafka_ms": int(row["kafka_ms"]),
+            "customer_id": customer_id,
+            "terminal_id": terminal_id,
         }
-        if with_features:
-            alerts.append(
-                {
-                    "alert_id": "",
-                    "rule": MODEL_RULE,
-                    "score": 0.0,
-                    "explanation": "",
-                    "transaction_ids": [txn.transaction_id],
-                    "features": card_features(card, txn),
-                    **context,
-                }
-            )
-        for hit in card.observe(txn, rules):
-            alerts.append(
-                {
-                    "alert_id": alert_id(hit.rule, hit.transaction_ids),
-                    "rule": hit.rule,
-                    "score": hit.score,
-                    "explanation": json.dumps(hit.explanation, sort_keys=True),
-                    "transaction_ids": list(hit.transaction_ids),
-                    "features": None,
-                    **context,
-                }
-            )
+        alerts.append(("alert", int(row["event_ms"]), int(row["kafka_ms"]), MODEL_RULE, score,
+                       None, json.dumps(document, sort_keys=True)))  # fmt: skip
     return alerts
 
 
-def detect_for_card(rules: dict, with_features: bool):
-    """The function for applyInPandasWithState, keyed by card token."""
-
-    def detect(key: tuple, frames: Iterator[pd.DataFrame], state) -> Iterator[pd.DataFrame]:
-        if state.hasTimedOut:
-            state.remove()
-            return
-        card = CardState.from_json(json.loads(state.get[0])) if state.exists else CardState()
-        frame = pd.concat(list(frames), ignore_index=True)
-        alerts = card_alerts(card, key[0], frame, rules, with_features)
-        state.update((json.dumps(card.to_json()),))
-        state.setTimeoutTimestamp(int(card.latest * 1000) + STATE_TTL_MS)
-        if alerts:
-            yield pd.DataFrame(alerts, columns=list(CANDIDATE_COLUMNS))
-
-    return detect
-
-
-def model_alerts(frame: pd.DataFrame, classifier, threshold: float) -> pd.DataFrame:
-    """Score the `model` candidates; keep those at or above `threshold`, and every rule alert."""
-    candidates = frame["rule"] == MODEL_RULE
-    scored = frame[candidates].copy()
-    scored["score"] = fraud_scores(classifier, list(scored["features"]))
-    scored = scored[scored["score"] >= threshold]
-    scored["alert_id"] = [alert_id(MODEL_RULE, ids) for ids in scored["transaction_ids"]]
-    scored["explanation"] = [
-        json.dumps(
-            {
-                "threshold": threshold,
-                "features": {
-                    name: round(float(v), 4) for name, v in zip(FEATURES, row, strict=True)
-                },
-            },
-            sort_keys=True,
-        )
-        for row in scored["features"]
-    ]
-    kept = pd.concat([frame[~candidates], scored], ignore_index=True)
-    return kept[list(ALERT_COLUMNS)]
+def label_outcomes(frame: pd.DataFrame, classifier, threshold: float) -> list[tuple]:
+    """`outcome` rows for the `label` rows, the model's decision re-scored from the features
+    kept with the transaction (the same features give the same score)."""
+    labels = frame[frame["kind"] == "label"]
+    if labels.empty:
+        return []
+    decided = labels["features"].notna().to_numpy()
+    model_alerted = np.zeros(len(labels), dtype=bool)
+    if classifier is not None and decided.any():
+        scores = fraud_scores(classifier, _features(labels[decided]))
+        model_alerted[decided] = scores >= threshold
+    rows = []
+    for (_, row), alerted in zip(labels.iterrows(), model_alerted, strict=True):
+        is_fraud, scenario, rules, known = json.loads(row["payload"])
+        model = bool(alerted) if known else None
+        for dimension in outcome_dimensions(is_fraud, scenario, rules, model):
+            rows.append(("outcome", int(row["event_ms"]), 0, dimension, 1.0, None, None))
+    return rows
 
 
 def score_batches(model_folder: str, threshold: float):
-    """A mapInPandas function applying model_alerts with the model loaded once per worker."""
+    """A mapInPandas function: model alerts and label outcomes added; the features, contexts
+    and label rows dropped."""
 
     def score(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         classifier = load_model(model_folder)[0] if model_folder else None
         for frame in frames:
-            if classifier is None:
-                yield frame[frame["rule"] != MODEL_RULE][list(ALERT_COLUMNS)]
-            else:
-                yield model_alerts(frame, classifier, threshold)
+            added = [
+                *model_alerts(frame, classifier, threshold),
+                *label_outcomes(frame, classifier, threshold),
+            ]
+            kept = frame[frame["kind"] != "label"].copy()
+            kept.loc[kept["kind"] == "transaction", ["features", "payload"]] = None
+            if added:
+                kept = pd.concat([kept, pd.DataFrame.from_records(added, columns=OUTPUT_COLUMNS)])
+            yield kept
 
     return score

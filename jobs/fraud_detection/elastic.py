@@ -1,4 +1,4 @@
-"""Elasticsearch: index templates of alerts and KPIs, and idempotent bulk writes."""
+"""Elasticsearch: index templates of the job's documents, and idempotent bulk writes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, helpers
 
+# Every document names its pipeline, so one index pattern can serve many pipelines.
+PIPELINE_PROPERTIES = {"pipeline": {"type": "keyword"}, "namespace": {"type": "keyword"}}
 ALERT_PROPERTIES = {
+    **PIPELINE_PROPERTIES,
     "alert_id": {"type": "keyword"},
     "rule": {"type": "keyword"},
     "score": {"type": "float"},
@@ -21,13 +24,36 @@ ALERT_PROPERTIES = {
     "detection_time": {"type": "date"},
 }
 KPI_PROPERTIES = {
+    **PIPELINE_PROPERTIES,
     "minute": {"type": "date"},
     "merchant_category": {"type": "keyword"},
     "transactions": {"type": "long"},
     "amount_total": {"type": "double"},
-    "average_ticket": {"type": "double"},
-    "cards": {"type": "long"},
-    "updated_at": {"type": "date"},
+    "batch_id": {"type": "long"},
+}
+OUTCOME_PROPERTIES = {
+    **PIPELINE_PROPERTIES,
+    "minute": {"type": "date"},
+    "rule": {"type": "keyword"},
+    "outcome": {"type": "keyword"},
+    "scenario": {"type": "keyword"},
+    "transactions": {"type": "long"},
+    "batch_id": {"type": "long"},
+}
+ACCOUNT_PROPERTIES = {
+    **PIPELINE_PROPERTIES,
+    "customer_id": {"type": "keyword"},
+    "transactions": {"type": "long"},
+    "amount_total": {"type": "double"},
+    "alerts": {"type": "long"},
+    "last_seen": {"type": "date"},
+}
+# Document kind -> mapping; the index of a kind is `<indexPrefix>-<kind>`.
+INDEX_PROPERTIES = {
+    "alerts": ALERT_PROPERTIES,
+    "kpis": KPI_PROPERTIES,
+    "outcomes": OUTCOME_PROPERTIES,
+    "accounts": ACCOUNT_PROPERTIES,
 }
 
 
@@ -51,10 +77,10 @@ def connect(url: str, environ: dict[str, str] | None = None) -> Elasticsearch:
     return Elasticsearch(url, basic_auth=auth, request_timeout=30, retry_on_timeout=True)
 
 
-def install_templates(client: Elasticsearch, alerts_index: str, kpis_index: str) -> None:
-    """Create or update the index templates of alerts and KPIs (idempotent)."""
-    for index, properties in ((alerts_index, ALERT_PROPERTIES), (kpis_index, KPI_PROPERTIES)):
-        body = index_template(index, properties)
+def install_templates(client: Elasticsearch, indices: dict[str, str]) -> None:
+    """Create or update the index template of every document kind (kind -> index name)."""
+    for kind, index in indices.items():
+        body = index_template(index, INDEX_PROPERTIES[kind])
         client.indices.put_index_template(name=index, **body)
 
 

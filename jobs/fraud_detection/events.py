@@ -97,10 +97,8 @@ def _classify(event: dict, found: list[str]) -> str:
     return "schema_violation"
 
 
-def parse_transaction(
-    raw: bytes | None, key: bytes
-) -> tuple[dict[str, Any] | None, Rejection | None]:
-    """The tokenised transaction, or why it is rejected. Never raises on bad input."""
+def decode_event(raw: bytes | None) -> tuple[dict[str, Any] | None, Rejection | None]:
+    """The JSON object in a Kafka value, or why it is not one. Never raises."""
     if raw is None or not raw.strip():
         return None, Rejection("empty_payload", "the message has no value")
     try:
@@ -115,6 +113,23 @@ def parse_transaction(
         return None, Rejection(
             "not_an_object", f"expected a JSON object, got {type(event).__name__}"
         )
+    return event, None
+
+
+def parse_transaction(
+    raw: bytes | None, key: bytes
+) -> tuple[dict[str, Any] | None, Rejection | None]:
+    """The tokenised transaction, or why it is rejected. Never raises on bad input."""
+    event, rejection = decode_event(raw)
+    if event is None:
+        return None, rejection
+    return transaction_record(event, key)
+
+
+def transaction_record(
+    event: dict[str, Any], key: bytes
+) -> tuple[dict[str, Any] | None, Rejection | None]:
+    """The tokenised transaction of a decoded event, or why it is rejected."""
     found = schema_problems(event)
     if found:
         detail = redact_card_numbers("; ".join(found), key)[:500]

@@ -53,6 +53,24 @@ class JobMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.transactions = Counter(
+            "fraud_detection_transactions",
+            "Transactions accepted, by merchant category.",
+            ["merchant_category"],
+            registry=r,
+        )
+        self.amount = Counter(
+            "fraud_detection_transaction_amount",
+            "Sum of accepted transaction amounts, by merchant category.",
+            ["merchant_category"],
+            registry=r,
+        )
+        self.outcomes = Counter(
+            "fraud_detection_label_outcomes",
+            "Labelled transactions by alerting rule (`any`: by any rule), outcome and scenario.",
+            ["rule", "outcome", "scenario"],
+            registry=r,
+        )
         self.dead_letters = Counter(
             "fraud_detection_dead_letters", "Rejected events, by reason.", ["reason"], registry=r
         )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import pickle
-from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
@@ -37,16 +36,25 @@ FEATURES = (
     "card_nb_tx_10min",
 )
 DAY_S = 86400
+EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
 
 
 def card_features(card: CardState, txn: Txn) -> list[float]:
     """The feature vector of `txn` given its card's state (windows include `txn` itself)."""
-    moment = datetime.fromtimestamp(txn.time, UTC)
-    windows = []
-    for seconds in (DAY_S, 7 * DAY_S, 30 * DAY_S):
-        amounts = [amount for time, amount in card.amounts if time > txn.time - seconds]
-        amounts.append(txn.amount)
-        windows.append((len(amounts), sum(amounts) / len(amounts)))
+    count_1, count_7, count_30 = 1, 1, 1
+    sum_1, sum_7, sum_30 = 0.0, 0.0, 0.0
+    for time, amount in card.amounts:  # one pass for the 1, 7 and 30-day windows
+        age = txn.time - time
+        if age < 30 * DAY_S:
+            count_30 += 1
+            sum_30 += amount
+            if age < 7 * DAY_S:
+                count_7 += 1
+                sum_7 += amount
+                if age < DAY_S:
+                    count_1 += 1
+                    sum_1 += amount
+    mean_30 = (sum_30 + txn.amount) / count_30
     previous = card.recent[-1] if card.recent else None
     if previous is None:
         gap, speed = 30 * DAY_S, 0.0
@@ -54,13 +62,18 @@ def card_features(card: CardState, txn: Txn) -> list[float]:
         gap = max(txn.time - previous.time, 1.0)
         distance = haversine_km(previous.latitude, previous.longitude, txn.latitude, txn.longitude)
         speed = distance / (gap / 3600)
+    days, seconds = divmod(txn.time, DAY_S)
     return [
         txn.amount,
-        float(moment.weekday() >= 5),
-        float(moment.hour < 6),
-        *(float(count) for count, _ in windows),
-        *(average for _, average in windows),
-        txn.amount / windows[2][1],
+        float((days + EPOCH_WEEKDAY) % 7 >= 5),
+        float(seconds < 6 * 3600),
+        float(count_1),
+        float(count_7),
+        float(count_30),
+        (sum_1 + txn.amount) / count_1,
+        (sum_7 + txn.amount) / count_7,
+        mean_30,
+        txn.amount / mean_30,
         float(bool(txn.device_id) and txn.device_id not in card.devices),
         float(txn.channel == "ecommerce"),
         math.log1p(gap),
@@ -95,8 +108,8 @@ def load_model(folder: str):
         return pickle.load(blob), metadata
 
 
-def fraud_scores(classifier, rows: list[list[float]]) -> np.ndarray:
-    """Probability of fraud per feature row."""
-    if not rows:
+def fraud_scores(classifier, rows) -> np.ndarray:
+    """Probability of fraud per feature row (a list of lists or a 2-D array)."""
+    if len(rows) == 0:
         return np.empty(0)
     return classifier.predict_proba(np.asarray(rows, dtype=float))[:, 1]

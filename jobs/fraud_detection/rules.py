@@ -8,6 +8,7 @@ same events in the same per-card order always give the same alerts.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -250,23 +251,34 @@ class CardState:
         The card's usual amounts (the last USUAL_AMOUNTS) leave out every `flagged` transaction,
         that is, any named in an alert.
         """
-        self.recent.append(txn)
-        self.recent.sort(key=lambda past: (past.time, past.transaction_id))
+        bisect.insort(self.recent, txn, key=lambda past: (past.time, past.transaction_id))
         self.usual.append([txn.transaction_id, txn.amount])
-        self.usual = [entry for entry in self.usual if entry[0] not in flagged][-USUAL_AMOUNTS:]
+        if flagged:
+            self.usual = [entry for entry in self.usual if entry[0] not in flagged]
+        del self.usual[:-USUAL_AMOUNTS]
         self.amounts.append([txn.time, txn.amount])
-        self.amounts = [entry for entry in self.amounts if entry[0] >= txn.time - FEATURE_DAYS_S]
+        if self.amounts[0][0] < txn.time - FEATURE_DAYS_S:
+            cutoff = txn.time - FEATURE_DAYS_S
+            self.amounts = [entry for entry in self.amounts if entry[0] >= cutoff]
         if txn.device_id and txn.device_id not in self.devices:
             self.devices = [*self.devices, txn.device_id][-KNOWN_DEVICES:]
         self.latest = max(self.latest, txn.time)
         horizon = self.latest - keep_seconds
-        self.recent = [past for past in self.recent if past.time >= horizon]
+        if self.recent[0].time < horizon:
+            self.recent = [past for past in self.recent if past.time >= horizon]
 
-    def observe(self, txn: Txn, rules: dict[str, dict[str, Any]]) -> list[RuleHit]:
-        """Evaluate the rules for `txn`, then add it to the state."""
+    def observe(
+        self, txn: Txn, rules: dict[str, dict[str, Any]], keep_seconds: float | None = None
+    ) -> list[RuleHit]:
+        """Evaluate the rules for `txn`, then add it to the state.
+
+        `keep_seconds` is longest_window_seconds(rules), passed in by callers that loop.
+        """
         hits = self.evaluate(txn, rules)
         flagged = {tx for hit in hits for tx in hit.transaction_ids}
-        self.add(txn, longest_window_seconds(rules), flagged)
+        if keep_seconds is None:
+            keep_seconds = longest_window_seconds(rules)
+        self.add(txn, keep_seconds, flagged)
         return hits
 
     def to_json(self) -> dict:

@@ -1,4 +1,4 @@
-"""Where the queries' micro-batches go: Kafka topics and Elasticsearch, from the driver."""
+"""Where the queries' micro-batches go: Kafka topics, Elasticsearch and Prometheus."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from confluent_kafka import Producer
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from fraud_detection import elastic
-from fraud_detection.alerts import build_alert, rfc3339
+from fraud_detection.alerts import rfc3339
 from fraud_detection.config import JobConfig
 from fraud_detection.metrics import JobMetrics
 
@@ -39,6 +41,21 @@ def deliver(producer: Producer, topic: str, messages: Iterable[tuple]) -> None:
         raise RuntimeError(f"could not deliver to {topic}: {failures[:1]}")
 
 
+def alert_document(row, origin: dict[str, str], detection_time: datetime) -> dict:
+    """The alert document of docs/contracts.md from an `alert` output row of the detector."""
+    document = json.loads(row.payload)
+    document.update(
+        origin,
+        event_time=rfc3339(datetime.fromtimestamp(row.event_ms / 1000, UTC)),
+        detection_time=rfc3339(detection_time),
+    )
+    return document
+
+
+def _minute(minute: int) -> str:
+    return rfc3339(datetime.fromtimestamp(minute * 60, UTC))
+
+
 class Sinks:
     """foreachBatch writers; every write is idempotent by id so a replayed batch is harmless."""
 
@@ -54,74 +71,103 @@ class Sinks:
             }
         )
         self.es = elastic.connect(config.elasticsearch_url) if config.elasticsearch_url else None
+        self.origin = {"pipeline": config.pipeline, "namespace": config.namespace}
 
     def prepare(self) -> None:
         """Install the Elasticsearch index templates."""
         if self.es is not None:
-            elastic.install_templates(
-                self.es, self.config.index("alerts"), self.config.index("kpis")
-            )
+            kinds = elastic.INDEX_PROPERTIES
+            elastic.install_templates(self.es, {kind: self.config.index(kind) for kind in kinds})
 
-    def _produce(self, topic: str, messages: list[tuple[str, str]]) -> None:
-        deliver(self.producer, topic, messages)
+    def _index(self, kind: str, documents: list[tuple[str, dict]]) -> None:
+        if self.es is not None and documents:
+            elastic.index_documents(self.es, self.config.index(kind), documents)
 
-    def write_dead_letters(self, batch, batch_id: int) -> None:
-        rows = batch.collect()
+    def write_dead_letters(self, rows: list) -> None:
         messages = []
         for row in rows:
-            letter = json.loads(row.dead_letter)
+            letter = json.loads(row.payload)
             key = f"{letter['source_topic']}:{letter['partition']}:{letter['offset']}"
-            messages.append((key, row.dead_letter))
-            self.metrics.dead_letters.labels(row.reason).inc()
-        self._produce(self.config.topics["deadLetters"], messages)
+            messages.append((key, row.payload))
+            self.metrics.dead_letters.labels(row.dimension).inc()
+        deliver(self.producer, self.config.topics["deadLetters"], messages)
 
-    def write_alerts(self, batch, batch_id: int) -> None:
-        rows = batch.collect()
-        now = datetime.now(UTC)
-        documents = [
-            build_alert(
-                row.rule,
-                row.score,
-                json.loads(row.explanation),
-                row.transaction_ids,
-                row.card_token,
-                row.customer_id,
-                row.terminal_id,
-                datetime.fromtimestamp(row.event_ms / 1000, UTC),
-                now,
-            )
-            for row in rows
-        ]
-        self._produce(
-            self.config.topics["alerts"], [(doc["alert_id"], json.dumps(doc)) for doc in documents]
+    def write_alerts(self, rows: list) -> None:
+        detection_time = datetime.now(UTC)
+        documents = [alert_document(row, self.origin, detection_time) for row in rows]
+        deliver(
+            self.producer,
+            self.config.topics["alerts"],
+            [(doc["alert_id"], json.dumps(doc, sort_keys=True)) for doc in documents],
         )
-        if self.es is not None and documents:
-            elastic.index_documents(
-                self.es, self.config.index("alerts"), ((d["alert_id"], d) for d in documents)
-            )
+        self._index("alerts", [(doc["alert_id"], doc) for doc in documents])
         written = time.time()
         for row in rows:
-            self.metrics.alerts.labels(row.rule).inc()
+            self.metrics.alerts.labels(row.dimension).inc()
             self.metrics.latency.observe(max(0.0, written - row.kafka_ms / 1000))
 
-    def write_kpis(self, batch, batch_id: int) -> None:
-        now = rfc3339(datetime.now(UTC))
+    def write_kpis(self, totals: list, batch_id: int) -> None:
+        """Per minute and category: Prometheus counters, and Elasticsearch documents whose id
+        includes the batch id (a replayed batch overwrites its own; dashboards sum them)."""
         documents = []
-        for row in batch.collect():
-            minute = rfc3339(datetime.fromtimestamp(row.minute_ms / 1000, UTC))
-            documents.append(
-                (
-                    f"{minute}|{row.merchant_category}",
-                    {
-                        "minute": minute,
-                        "merchant_category": row.merchant_category,
-                        "transactions": row.transactions,
-                        "amount_total": round(row.amount_total, 2),
-                        "average_ticket": round(row.amount_total / row.transactions, 2),
-                        "cards": row.cards,
-                        "updated_at": now,
-                    },
-                )
+        for row in totals:
+            self.metrics.transactions.labels(row.dimension).inc(row.transactions)
+            self.metrics.amount.labels(row.dimension).inc(row.amount_total)
+            minute = _minute(row.minute)
+            document = {
+                **self.origin,
+                "minute": minute,
+                "merchant_category": row.dimension,
+                "transactions": row.transactions,
+                "amount_total": round(row.amount_total, 2),
+                "batch_id": batch_id,
+            }
+            documents.append((f"{minute}|{row.dimension}|{batch_id}", document))
+        self._index("kpis", documents)
+
+    def write_outcomes(self, totals: list, batch_id: int) -> None:
+        """Label outcomes per minute, rule, outcome and scenario: counters and documents."""
+        documents = []
+        for row in totals:
+            rule, outcome, scenario = row.dimension.split("|")
+            self.metrics.outcomes.labels(rule, outcome, scenario).inc(row.transactions)
+            minute = _minute(row.minute)
+            document = {
+                **self.origin,
+                "minute": minute,
+                "rule": rule,
+                "outcome": outcome,
+                "scenario": scenario,
+                "transactions": row.transactions,
+                "batch_id": batch_id,
+            }
+            documents.append((f"{minute}|{row.dimension}|{batch_id}", document))
+        self._index("outcomes", documents)
+
+    def write_detection(self, batch: DataFrame, batch_id: int) -> None:
+        """A micro-batch of the detection query (detector.OUTPUT_SCHEMA rows)."""
+        kinds = ["alert", "dead_letter"] + (["account"] if self.es is not None else [])
+        batch.persist()
+        try:
+            rows = batch.filter(F.col("kind").isin(kinds)).drop("features").collect()
+            totals = (
+                batch.filter(F.col("kind").isin("transaction", "outcome"))
+                .groupBy("kind", (F.col("event_ms") / 60_000).cast("long").alias("minute"),
+                         "dimension")
+                .agg(F.count("*").alias("transactions"), F.sum("amount").alias("amount_total"))
+                .collect()
+            )  # fmt: skip
+        finally:
+            batch.unpersist()
+        by_kind: dict[str, list] = {kind: [] for kind in [*kinds, "transaction", "outcome"]}
+        for row in [*rows, *totals]:
+            by_kind[row.kind].append(row)
+        self.write_dead_letters(by_kind["dead_letter"])
+        self.write_alerts(by_kind["alert"])
+        self.write_kpis(by_kind["transaction"], batch_id)
+        self.write_outcomes(by_kind["outcome"], batch_id)
+        if self.es is not None:
+            accounts = [json.loads(row.payload) for row in by_kind["account"]]
+            self._index(
+                "accounts", [(doc["customer_id"], {**self.origin, **doc}) for doc in accounts]
             )
-        if documents:
-            elastic.index_documents(self.es, self.config.index("kpis"), documents)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
-from fraud_detection.alerts import alert_id, build_alert
+from fraud_detection.alerts import alert_id
 from fraud_detection.config import ConfigError, duration_seconds, load_config, model_path
 from fraud_detection.metrics import kafka_lag
 
@@ -77,17 +79,25 @@ def test_alert_ids_depend_on_rule_and_transaction_set_only():
 
 def test_an_alert_document_has_the_contract_fields():
     from datetime import UTC, datetime
+    from types import SimpleNamespace
 
-    moment = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
-    document = build_alert(
-        "velocity", 0.7, {"transactions": 11}, ["t1", "t2"], "tok_x", "c1", "t9", moment, moment
-    )
+    from fraud_detection.sinks import alert_document
+
+    payload = json.dumps(
+        {"alert_id": alert_id("velocity", ["t1", "t2"]), "rule": "velocity", "score": 0.7,
+         "explanation": {"transactions": 11}, "transaction_ids": ["t1", "t2"],
+         "card_token": "tok_x", "customer_id": "c1", "terminal_id": "t9"}
+    )  # fmt: skip
+    row = SimpleNamespace(payload=payload, event_ms=1_767_254_400_000)
+    origin = {"pipeline": "payments", "namespace": "fraud"}
+    document = alert_document(row, origin, datetime(2026, 1, 1, 8, 0, 1, tzinfo=UTC))
     assert set(document) == {
         "alert_id", "rule", "score", "explanation", "transaction_ids", "card_token",
-        "customer_id", "terminal_id", "event_time", "detection_time",
+        "customer_id", "terminal_id", "event_time", "detection_time", "pipeline", "namespace",
     }  # fmt: skip
     assert document["event_time"] == "2026-01-01T08:00:00.000Z"
-    assert document["alert_id"] == alert_id("velocity", ["t1", "t2"])
+    assert document["detection_time"] == "2026-01-01T08:00:01.000Z"
+    assert (document["pipeline"], document["namespace"]) == ("payments", "fraud")
 
 
 def test_consumer_lag_is_latest_minus_batch_end_summed_over_partitions():

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from array import array
+
 import pandas as pd
 import pytest
 
 from fraud_detection.config import DEFAULT_RULES
-from fraud_detection.detector import ALERT_COLUMNS, MODEL_RULE, model_alerts
+from fraud_detection.detector import OUTPUT_COLUMNS, label_outcomes, model_alerts
 from fraud_detection.evaluation import card_precision_at_k, scenario_scores
 from fraud_detection.model import FEATURES, card_features
 from fraud_detection.rules import CardState, Txn
@@ -47,28 +50,39 @@ class FixedScores:
         return np.column_stack([1 - rows[:, 0] / 1000, rows[:, 0] / 1000])
 
 
-def test_model_alerts_keep_rule_alerts_and_candidates_at_or_above_the_threshold():
-    base = {
-        "card_token": "tok",
-        "customer_id": "c",
-        "terminal_id": "t",
-        "event_ms": 1,
-        "kafka_ms": 2,
-    }
-    zeros = [0.0] * (len(FEATURES) - 1)
-    frame = pd.DataFrame(
-        [
-            {**base, "rule": MODEL_RULE, "transaction_ids": ["a"], "features": [900.0, *zeros]},
-            {**base, "rule": MODEL_RULE, "transaction_ids": ["b"], "features": [100.0, *zeros]},
-            {**base, "rule": "velocity", "alert_id": "v", "score": 0.6, "explanation": "{}",
-             "transaction_ids": ["c"], "features": None},
-        ]
-    )  # fmt: skip
+def transaction_row(transaction_id: str, amount: float) -> tuple:
+    features = array("d", [amount] + [0.0] * (len(FEATURES) - 1)).tobytes()
+    context = json.dumps([transaction_id, "tok", "c", "t"])
+    return ("transaction", 1, 2, "grocery", amount, features, context)
+
+
+def test_model_alerts_are_raised_for_scores_at_or_above_the_threshold():
+    rule_alert = ("alert", 1, 2, "velocity", 0.6, None, "{}")
+    frame = pd.DataFrame.from_records(
+        [transaction_row("a", 900.0), transaction_row("b", 100.0), rule_alert],
+        columns=OUTPUT_COLUMNS,
+    )
     alerts = model_alerts(frame, FixedScores(), 0.8)
-    assert list(alerts.columns) == list(ALERT_COLUMNS)
-    assert sorted(alerts["rule"]) == ["model", "velocity"]
-    model = alerts[alerts["rule"] == "model"].iloc[0]
-    assert list(model["transaction_ids"]) == ["a"] and model["score"] == pytest.approx(0.9)
+    assert [(row[0], row[3]) for row in alerts] == [("alert", "model")]
+    document = json.loads(alerts[0][-1])
+    assert document["transaction_ids"] == ["a"] and document["score"] == pytest.approx(0.9)
+    assert document["explanation"]["features"]["amount"] == 900.0
+    assert document["explanation"]["threshold"] == 0.8
+
+
+def test_label_outcomes_re_score_the_model_decision_from_the_kept_features():
+    features = transaction_row("a", 900.0)[5]
+    frame = pd.DataFrame.from_records(
+        [
+            ("label", 1, 2, "", 1.0, features, json.dumps([True, "high_amount", [], True])),
+            ("label", 1, 2, "", 0.0, None, json.dumps([False, "", [], False])),
+        ],
+        columns=OUTPUT_COLUMNS,
+    )
+    outcomes = sorted(row[3] for row in label_outcomes(frame, FixedScores(), 0.8))
+    assert outcomes == [
+        "any|true_positive|high_amount", "any|unknown|", "model|true_positive|high_amount",
+    ]  # fmt: skip
 
 
 def test_card_precision_at_k_is_the_daily_share_of_fraudulent_cards_in_the_top_k():

@@ -1,0 +1,67 @@
+"""Ground-truth labels: parsing them, and the outcome of a labelled transaction per rule.
+
+A label is joined with what the job decided for its transaction (see detector.detect): the rules
+that named it in an alert and whether the model's score reached the threshold. Each labelled
+transaction counts once under rule `any` (true_positive, false_positive, false_negative or
+true_negative; `unknown` when the job no longer remembers the transaction and no rule named it)
+and once under every rule that alerted on it (true_positive or false_positive), with the label's
+scenario: precision per rule, and recall per scenario, over time.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import fastjsonschema
+
+from fraud_detection.events import Rejection, parse_event_time
+from fraud_events import load_schema
+
+ANY_RULE = "any"
+LABEL_FIELDS = ("transaction_id", "event_ms", "is_fraud", "scenario", "kafka_ms")
+
+
+@cache
+def _label_validator():
+    return fastjsonschema.compile(load_schema("label"))
+
+
+def parse_label(event: Any) -> tuple[dict[str, Any] | None, Rejection | None]:
+    """The label of a transaction, (None, None) for a sensor or application label, or why the
+    event is rejected. Never raises."""
+    try:
+        _label_validator()(event)
+    except fastjsonschema.JsonSchemaException as error:
+        return None, Rejection("invalid_label", str(error)[:300])
+    if "transaction_id" not in event:
+        return None, None
+    event_time = parse_event_time(event["event_time"])
+    return {
+        "transaction_id": event["transaction_id"],
+        "customer_id": event["customer_id"],
+        "event_ms": int(event_time.timestamp() * 1000),
+        "is_fraud": event["is_fraud"],
+        "scenario": event["scenario"] or "",
+    }, None
+
+
+def outcome_dimensions(
+    is_fraud: bool, scenario: str, rules: list[str], model_alerted: bool | None
+) -> list[str]:
+    """`rule|outcome|scenario` for rule `any` and every alerting rule (`model` included).
+
+    `model_alerted` is None when the model's decision is no longer known.
+    """
+    alerting = sorted({*rules, *(["model"] if model_alerted else [])})
+    if alerting:
+        overall = "true_positive" if is_fraud else "false_positive"
+    elif model_alerted is None:
+        overall = "unknown"
+    else:
+        overall = "false_negative" if is_fraud else "true_negative"
+    per_rule = "true_positive" if is_fraud else "false_positive"
+    return [
+        f"{ANY_RULE}|{overall}|{scenario}",
+        *(f"{rule}|{per_rule}|{scenario}" for rule in alerting),
+    ]

@@ -1,0 +1,125 @@
+"""The per-account detection function and the label join, on hand-made events."""
+
+from __future__ import annotations
+
+import json
+
+from fraud_detection.config import DEFAULT_RULES
+from fraud_detection.detector import AccountState, DetectSettings, detect
+from fraud_detection.outcomes import outcome_dimensions
+
+MINUTE_MS = 60_000
+START_MS = 1_767_614_400_000  # 2026-01-05 12:00 UTC
+SETTINGS = DetectSettings(DEFAULT_RULES, 10 * MINUTE_MS, True, b"k" * 16)
+
+
+def record(number: int, minutes: float, amount: float = 20.0, card: str = "tok_a", **changes):
+    base = {
+        "transaction_id": f"tx-{number}", "event_ms": START_MS + int(minutes * MINUTE_MS),
+        "amount": amount, "merchant_category": "grocery", "latitude": 48.85, "longitude": 2.35,
+        "region": "FR-IDF", "channel": "pos", "device_id": None, "card_token": card,
+        "customer_id": "c-1", "terminal_id": "t-1", "merchant_id": "m-1", "currency": "EUR",
+        "kafka_ms": START_MS, "topic": "transactions", "partition": 0, "offset": number,
+    }  # fmt: skip
+    return {**base, **changes}
+
+
+def kinds(rows) -> list[str]:
+    return [row[0] for row in rows]
+
+
+def alerts(rows) -> list[dict]:
+    return [json.loads(row[-1]) for row in rows if row[0] == "alert"]
+
+
+def test_every_transaction_gets_a_row_with_its_features_and_the_totals_add_up():
+    account = AccountState()
+    rows = detect(account, [record(1, 0, 10.0), record(2, 5, 32.5)], SETTINGS)
+    assert kinds(rows) == ["transaction", "transaction"]
+    assert all(len(row[5]) == 8 * 15 for row in rows)  # 15 float64 features
+    assert (account.transactions, account.amount_total) == (2, 42.5)
+    assert account.latest_ms == START_MS + 5 * MINUTE_MS
+
+
+def test_a_transaction_later_than_the_account_watermark_is_a_dead_letter_with_its_reason():
+    account = AccountState()
+    detect(account, [record(1, 60)], SETTINGS)
+    rows = detect(account, [record(2, 45), record(3, 55)], SETTINGS)  # 15 and 5 minutes late
+    assert kinds(rows) == ["dead_letter", "transaction"]
+    letter = json.loads(rows[0][-1])
+    assert letter["reason"] == "late_event" and rows[0][3] == "late_event"
+    assert (letter["source_topic"], letter["offset"]) == ("transactions", 2)
+    assert json.loads(letter["payload"])["transaction_id"] == "tx-2"
+    assert "watermark" in letter["error"]
+    assert account.transactions == 2
+
+
+def test_alerts_do_not_depend_on_micro_batch_boundaries():
+    events = [record(n, n, 1.0 if n < 3 else 30.0 * n) for n in range(12)]
+    whole = alerts(detect(AccountState(), events, SETTINGS))
+    split, account = [], AccountState()
+    for part in (events[:4], events[4:9], events[9:]):
+        split += alerts(detect(account, part, SETTINGS))
+        account = AccountState.from_json(account.to_json())
+    assert whole and whole == split
+    assert {alert["rule"] for alert in whole} >= {"cardTesting", "velocity"}
+
+
+def test_rules_run_per_card_within_an_account():
+    # a probe on one card and a large payment on another card of the same account
+    rows = detect(
+        AccountState(), [record(1, 0, 1.0, "tok_a"), record(2, 1, 400.0, "tok_b")], SETTINGS
+    )
+    assert "cardTesting" not in {alert["rule"] for alert in alerts(rows)}
+    rows = detect(
+        AccountState(), [record(1, 0, 1.0, "tok_a"), record(2, 1, 400.0, "tok_a")], SETTINGS
+    )
+    assert "cardTesting" in {alert["rule"] for alert in alerts(rows)}
+
+
+def label(number: int, minutes: float, is_fraud: bool, scenario: str = "") -> list:
+    return [f"tx-{number}", START_MS + int(minutes * MINUTE_MS), is_fraud, scenario, START_MS]
+
+
+def joined(rows) -> dict[str, tuple]:
+    """transaction id -> (is_fraud, scenario, rules, known) of the `label` rows."""
+    found = {}
+    for row in rows:
+        if row[0] == "label":
+            is_fraud, scenario, rules, known = json.loads(row[-1])
+            found[row[3], row[1]] = (is_fraud, scenario, rules, known, row[5] is not None)
+    return found
+
+
+def test_a_label_is_joined_with_the_rules_that_named_its_transaction_and_its_features():
+    probes_then_large = [record(1, 0, 1.0), record(2, 1, 1.5), record(3, 2, 400.0)]
+    account = AccountState()
+    detect(account, probes_then_large, SETTINGS)
+    account = AccountState.from_json(account.to_json())
+    rows = detect(account, [], SETTINGS, [label(1, 0, True, "card_testing"), label(9, 1, False)])
+    labels = [row for row in rows if row[0] == "label"]
+    assert len(labels) == 2
+    first = json.loads(labels[0][-1])
+    assert first == [True, "card_testing", ["cardTesting"], True]
+    assert len(labels[0][5]) == 8 * 15  # the features, to re-score the model's decision
+    assert json.loads(labels[1][-1]) == [False, "", [], False]  # never seen: unknown
+
+
+def test_a_label_ahead_of_its_transaction_waits_for_it():
+    account = AccountState()
+    rows = detect(account, [record(1, 0)], SETTINGS, [label(2, 5, False)])
+    assert kinds(rows) == ["transaction"] and len(account.waiting) == 1
+    rows = detect(AccountState.from_json(account.to_json()), [record(2, 5)], SETTINGS)
+    assert kinds(rows) == ["transaction", "label"]
+
+
+def test_outcomes_count_once_under_any_and_once_per_alerting_rule():
+    assert outcome_dimensions(True, "card_testing", ["cardTesting"], False) == [
+        "any|true_positive|card_testing", "cardTesting|true_positive|card_testing",
+    ]  # fmt: skip
+    assert outcome_dimensions(False, "", ["velocity"], True) == [
+        "any|false_positive|", "model|false_positive|", "velocity|false_positive|",
+    ]  # fmt: skip
+    assert outcome_dimensions(True, "high_amount", [], False) == ["any|false_negative|high_amount"]
+    assert outcome_dimensions(False, "", [], False) == ["any|true_negative|"]
+    assert outcome_dimensions(True, "skimmer", [], None) == ["any|unknown|skimmer"]
