@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import json
+import warnings
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,12 +33,17 @@ import numpy as np
 import pandas as pd
 
 from fraud_detection.alerts import alert_id, rfc3339
-from fraud_detection.events import Rejection, dead_letter
+from fraud_detection.events import Rejection, dead_letter, decode_event, transaction_record
 from fraud_detection.model import FEATURES, card_features, fraud_scores, load_model
-from fraud_detection.outcomes import outcome_dimensions
+from fraud_detection.outcomes import LABEL_FIELDS, outcome_dimensions, parse_label
 from fraud_detection.rules import CardState, Txn, longest_window_seconds
 
-# The fields of an accepted transaction as the parse step passes them on (a JSON list).
+# PySpark's applyInPandasWithState pads its output with all-NA frames, which pandas 2 warns
+# about on every batch (a warning about pandas' future behaviour, not about our data).
+warnings.filterwarnings(
+    "ignore", "The behavior of DataFrame concatenation with empty or all-NA", FutureWarning
+)
+# The fields of an accepted transaction, as `detect` reads them.
 RECORD_FIELDS = (
     "transaction_id",
     "event_ms",
@@ -58,14 +64,12 @@ RECORD_FIELDS = (
     "partition",
     "offset",
 )
-INPUT_SCHEMA = "account string, record string"
 STATE_SCHEMA = "account string"
 OUTPUT_SCHEMA = (
     "kind string, event_ms long, kafka_ms long, dimension string, amount double, "
     "features binary, payload string"
 )
 OUTPUT_COLUMNS = tuple(part.split()[0] for part in OUTPUT_SCHEMA.split(", "))
-DEAD_LETTER_ACCOUNT = ""  # the group of rejected input: it has no account
 MODEL_RULE = "model"
 # A card unused this long (event time) is forgotten; the account keeps its totals.
 CARD_TTL_MS = 30 * 86_400_000
@@ -263,33 +267,66 @@ def account_row(customer_id: str, account: AccountState) -> tuple:
             json.dumps(document))  # fmt: skip
 
 
-def decode_input(texts: list[str]) -> tuple[list[dict[str, Any]], list[list]]:
-    """Transaction records (JSON lists of RECORD_FIELDS) and labels (JSON objects holding a
-    list of LABEL_FIELDS under "label"), as the parse step encodes them."""
-    records, labels = [], []
-    for text in texts:
-        value = json.loads(text)
-        if isinstance(value, dict):
-            labels.append(value["label"])
+def parse_input(
+    account: str, value: bytes | None, meta: str, labels_topic: str | None, key: bytes, now
+) -> tuple[str, Any] | None:
+    """A Kafka record of `account` parsed: ("transaction", record with RECORD_FIELDS),
+    ("label", LABEL_FIELDS list), ("dead_letter", document), or None for a label that is not
+    about a transaction. `meta` is "topic,partition,offset,kafka ms". Never raises."""
+    topic, partition, offset, kafka_ms = meta.rsplit(",", 3)
+    partition, offset, kafka_ms = int(partition), int(offset), int(kafka_ms)
+    event, rejection = decode_event(value)
+    record = None
+    if event is not None:
+        if topic == labels_topic:
+            record, rejection = parse_label(event)
+            if record is None and rejection is None:
+                return None
         else:
-            records.append(dict(zip(RECORD_FIELDS, value, strict=True)))
-    return records, labels
+            record, rejection = transaction_record(event, key)
+    if record is not None and record["customer_id"] != account:
+        record, rejection = None, Rejection("schema_violation", "customer_id is ambiguous")
+    if record is None:
+        return "dead_letter", dead_letter(value, rejection, topic, partition, offset, now, key)
+    record["kafka_ms"] = kafka_ms
+    if topic == labels_topic:
+        return "label", [record[name] for name in LABEL_FIELDS]
+    record.update(
+        event_ms=int(record["event_time"].timestamp() * 1000),
+        topic=topic,
+        partition=partition,
+        offset=offset,
+    )
+    return "transaction", record
 
 
-def detect_for_accounts(settings: DetectSettings):
-    """The function for applyInPandasWithState, keyed by account (dead letters: key "")."""
+def detect_for_accounts(settings: DetectSettings, labels_topic: str | None):
+    """The function for applyInPandasWithState, keyed by account: parses the account's Kafka
+    records (the key comes from the raw JSON; "" when there is none) and runs `detect`."""
 
     def run(key: tuple, frames: Iterator[pd.DataFrame], state) -> Iterator[pd.DataFrame]:
-        texts = [text for frame in frames for text in frame["record"].tolist()]
-        if key[0] == DEAD_LETTER_ACCOUNT:
-            rows = [("dead_letter", 0, 0, json.loads(t)["reason"], 0.0, None, t) for t in texts]
-        else:
+        now = datetime.now(UTC)
+        records, labels, rows = [], [], []
+        for frame in frames:
+            for value, meta in zip(frame["value"].tolist(), frame["meta"].tolist(), strict=True):
+                parsed = parse_input(key[0], value, meta, labels_topic, settings.key, now)
+                if parsed is None:
+                    continue
+                kind, found = parsed
+                if kind == "transaction":
+                    records.append(found)
+                elif kind == "label":
+                    labels.append(found)
+                else:
+                    letter = json.dumps(found)
+                    rows.append(("dead_letter", 0, 0, found["reason"], 0.0, None, letter))
+        if records or labels:
             account = AccountState.from_json(state.get[0]) if state.exists else AccountState()
-            records, labels = decode_input(texts)
-            rows = detect(account, records, settings, labels)
+            rows += detect(account, records, settings, labels)
             rows.append(account_row(key[0], account))
             state.update((account.to_json(),))
-        yield pd.DataFrame.from_records(rows, columns=OUTPUT_COLUMNS)
+        if rows:
+            yield pd.DataFrame.from_records(rows, columns=OUTPUT_COLUMNS)
 
     return run
 

@@ -1,8 +1,9 @@
 """The streaming query of the detection job.
 
-One query, `detection`, reads the transactions and labels topics once: each record is parsed
-and validated (`parse_batches`), grouped by account through the stateful rules, the model's
-features and the label join (`detector.detect_for_accounts`, applyInPandasWithState), scored
+One query, `detection`, reads the transactions and labels topics once: each record is grouped
+by account (`customer_id` read from the raw JSON by Spark), then parsed and validated, run
+through the stateful rules, the model's features and the label join
+(`detector.detect_for_accounts`, applyInPandasWithState), scored
 by the model in bulk (`detector.score_batches`) and written by `Sinks.write_detection`: alerts
 to Kafka and Elasticsearch, dead letters (bad or late input) to the dead-letter topic, per-minute
 KPIs, label outcomes and account totals to Elasticsearch and Prometheus. Its checkpoint is
@@ -11,93 +12,28 @@ KPIs, label outcomes and account totals to Elasticsearch and Prometheus. Its che
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.streaming.state import GroupStateTimeout
 
 from fraud_detection.config import JobConfig, duration_seconds, model_path
 from fraud_detection.detector import (
-    DEAD_LETTER_ACCOUNT,
-    INPUT_SCHEMA,
     OUTPUT_SCHEMA,
-    RECORD_FIELDS,
     STATE_SCHEMA,
     DetectSettings,
     detect_for_accounts,
     score_batches,
 )
-from fraud_detection.events import dead_letter, decode_event, transaction_record
 from fraud_detection.model import load_model
-from fraud_detection.outcomes import LABEL_FIELDS, parse_label
 from fraud_detection.sinks import Sinks
 
 log = logging.getLogger(__name__)
 
 MAX_OFFSETS_PER_TRIGGER = 200_000
-INPUT_ARROW = pa.schema([("account", pa.string()), ("record", pa.string())])
-
-
-def kafka_ms(timestamp: datetime) -> int:
-    return int(timestamp.timestamp() * 1000)
-
-
-def parse_batches(key: bytes, labels_topic: str | None):
-    """A mapInArrow function: Kafka rows in; (account, record) out, where record is the JSON
-    list of detector.RECORD_FIELDS of a transaction, {"label": [LABEL_FIELDS]} of a label, or
-    the dead-letter document of rejected input (account DEAD_LETTER_ACCOUNT)."""
-
-    def parse(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            now = datetime.now(UTC)
-            columns = batch.to_pydict()
-            accounts, records = [], []
-            for value, topic, partition, offset, timestamp in zip(
-                columns["value"],
-                columns["topic"],
-                columns["partition"],
-                columns["offset"],
-                columns["timestamp"],
-                strict=True,
-            ):
-                event, rejection = decode_event(value)
-                record = None
-                if event is not None and topic == labels_topic:
-                    record, rejection = parse_label(event)
-                    if record is not None:
-                        record.update(kafka_ms=kafka_ms(timestamp))
-                        accounts.append(record["customer_id"])
-                        records.append(json.dumps({"label": [record[f] for f in LABEL_FIELDS]}))
-                    if rejection is None:
-                        continue  # a label of a transaction, or of a sensor or application
-                elif event is not None:
-                    record, rejection = transaction_record(event, key)
-                if record is None:
-                    letter = dead_letter(value, rejection, topic, partition, offset, now, key)
-                    accounts.append(DEAD_LETTER_ACCOUNT)
-                    records.append(json.dumps(letter))
-                    continue
-                record.update(
-                    event_ms=kafka_ms(record["event_time"]),
-                    kafka_ms=kafka_ms(timestamp),
-                    topic=topic,
-                    partition=partition,
-                    offset=offset,
-                )
-                accounts.append(record["customer_id"])
-                records.append(json.dumps([record[name] for name in RECORD_FIELDS]))
-            yield pa.RecordBatch.from_arrays(
-                [pa.array(accounts, pa.string()), pa.array(records, pa.string())],
-                schema=INPUT_ARROW,
-            )
-
-    return parse
 
 
 @dataclass
@@ -140,10 +76,18 @@ class DetectionJob:
         topics = ",".join([self.config.topics["transactions"], *([labels] if labels else [])])
         return (
             self.read(topics)
-            .mapInArrow(parse_batches(self.key, labels), INPUT_SCHEMA)
+            .select(
+                F.coalesce(
+                    F.get_json_object(F.col("value").cast("string"), "$.customer_id"), F.lit("")
+                ).alias("account"),
+                "value",
+                F.concat_ws(",", "topic", "partition", "offset", F.unix_millis("timestamp")).alias(
+                    "meta"
+                ),
+            )
             .groupBy("account")
             .applyInPandasWithState(
-                detect_for_accounts(detect_settings),
+                detect_for_accounts(detect_settings, labels),
                 OUTPUT_SCHEMA,
                 STATE_SCHEMA,
                 "append",

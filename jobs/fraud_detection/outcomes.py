@@ -36,7 +36,10 @@ def parse_label(event: Any) -> tuple[dict[str, Any] | None, Rejection | None]:
         return None, Rejection("invalid_label", str(error)[:300])
     if "transaction_id" not in event:
         return None, None
-    event_time = parse_event_time(event["event_time"])
+    try:
+        event_time = parse_event_time(event["event_time"])
+    except ValueError as error:
+        return None, Rejection("invalid_event_time", str(error)[:200])
     return {
         "transaction_id": event["transaction_id"],
         "customer_id": event["customer_id"],

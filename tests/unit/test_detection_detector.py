@@ -123,3 +123,38 @@ def test_outcomes_count_once_under_any_and_once_per_alerting_rule():
     assert outcome_dimensions(True, "high_amount", [], False) == ["any|false_negative|high_amount"]
     assert outcome_dimensions(False, "", [], False) == ["any|true_negative|"]
     assert outcome_dimensions(True, "skimmer", [], None) == ["any|unknown|skimmer"]
+
+
+def meta(offset: int, topic: str = "payments-transactions") -> str:
+    return f"{topic},0,{offset},{START_MS}"
+
+
+def test_records_are_parsed_per_account_and_rejects_become_dead_letters():
+    from datetime import UTC, datetime
+
+    from fraud_detection.detector import parse_input
+    from fraud_detection.harness import encode, transaction
+
+    now = datetime.now(UTC)
+    kind, found = parse_input("c-1", encode(transaction()), meta(7), "labels", b"k" * 16, now)
+    assert kind == "transaction" and found["card_token"].startswith("tok_")
+    assert (found["offset"], found["kafka_ms"]) == (7, START_MS)
+    kind, found = parse_input("c-2", encode(transaction()), meta(8), "labels", b"k" * 16, now)
+    assert kind == "dead_letter" and "ambiguous" in found["error"]  # not this account's event
+    kind, found = parse_input("", b"oops", meta(9), "labels", b"k" * 16, now)
+    assert (kind, found["reason"], found["offset"]) == ("dead_letter", "invalid_json", 9)
+
+
+def test_a_label_with_an_impossible_date_is_rejected_not_raised():
+    from fraud_detection.outcomes import parse_label
+
+    label = {
+        "schema_version": 1, "event_type": "label", "transaction_id": "tx-1",
+        "customer_id": "c-1", "terminal_id": "t-1", "event_time": "2026-02-30T08:15:02.123Z",
+        "label_time": "2026-02-30T08:15:02.123Z", "is_fraud": False, "scenario": None,
+    }  # fmt: skip
+    record, rejection = parse_label(label)
+    assert record is None and rejection.reason == "invalid_event_time"
+    label["event_time"] = label["label_time"] = "2026-02-03T08:15:02.123Z"
+    record, rejection = parse_label(label)
+    assert rejection is None and record["event_ms"] > 0
