@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders import barchart, bargauge, common, stat, table, timeseries
+from grafana_foundation_sdk.builders import (
+    barchart,
+    bargauge,
+    common,
+    expr,
+    stat,
+    table,
+    timeseries,
+)
 from grafana_foundation_sdk.builders import dashboard as db
 from grafana_foundation_sdk.builders import elasticsearch as es
 from grafana_foundation_sdk.builders import prometheus as prom
@@ -15,18 +23,54 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableSort,
 )
 
-from fraud_operator.grafana import ALERTS, KPIS, PROMETHEUS
+from fraud_operator.grafana import ACCOUNTS, ALERTS, KPIS, OUTCOMES, PROMETHEUS
 
 PROM_REF = DataSourceRef(type_val="prometheus", uid=PROMETHEUS)
 ALERTS_REF = DataSourceRef(type_val="elasticsearch", uid=ALERTS)
 KPIS_REF = DataSourceRef(type_val="elasticsearch", uid=KPIS)
+OUTCOMES_REF = DataSourceRef(type_val="elasticsearch", uid=OUTCOMES)
+ACCOUNTS_REF = DataSourceRef(type_val="elasticsearch", uid=ACCOUNTS)
+# Grafana's server-side expressions (math over the other queries of a panel).
+EXPR_REF = DataSourceRef(type_val="__expr__", uid="__expr__")
 SEL = 'namespace=~"$namespace", pipeline=~"$pipeline"'
 WINDOW = "5m"
+# Labelled outcomes are few per minute: precision, recall and fraud rate over a longer window.
+QUALITY_WINDOW = "15m"
 REFRESH = "30s"
-TRANSACTIONS = f'fraud_detection_input_rows_total{{{SEL}, query="detection"}}'
+TRANSACTIONS = f"fraud_detection_transactions_total{{{SEL}}}"
+AMOUNT = f"fraud_detection_transaction_amount_total{{{SEL}}}"
 ALERT_RATE = f"sum(rate(fraud_detection_alerts_total{{{SEL}}}[{WINDOW}]))"
-FRAUD_RATE = f"{ALERT_RATE} / sum(rate({TRANSACTIONS}[{WINDOW}]))"
+ALERTS_PER_TRANSACTION = f"{ALERT_RATE} / sum(rate({TRANSACTIONS}[{WINDOW}]))"
 ALERTS_BY_RULE = f"sum by (rule) (rate(fraud_detection_alerts_total{{{SEL}}}[{WINDOW}])) * 60"
+TP, FP, FN, TN = "true_positive", "false_positive", "false_negative", "true_negative"
+# Rule `any` also counts `unknown` (a label whose transaction the job no longer remembers):
+# left out of every ratio.
+KNOWN = f"{TP}|{FP}|{FN}|{TN}"
+
+
+def outcomes(rule: str, outcome: str = "") -> str:
+    """The rate of labelled outcomes; `rule` and `outcome` are PromQL matchers (`="any"`)."""
+    matchers = f"{SEL}, rule{rule}" + (f", outcome{outcome}" if outcome else "")
+    return f"rate(fraud_detection_label_outcomes_total{{{matchers}}}[{QUALITY_WINDOW}])"
+
+
+def ratio(numerator: str, denominator: str, by: str = "") -> str:
+    """sum(numerator) / sum(denominator), by `by`; a group without numerator series counts 0."""
+    group = f" by ({by})" if by else ""
+    top, bottom = f"sum{group} ({numerator})", f"sum{group} ({denominator})"
+    return f"({top} or 0 * {bottom}) / {bottom}"
+
+
+# Precision of each rule: tp / (tp + fp) (per-rule outcomes are only those two).
+PRECISION_BY_RULE = ratio(outcomes('!="any"', f'="{TP}"'), outcomes('!="any"'), "rule")
+# Recall: tp / (tp + fn) of rule `any`, overall and per fraud scenario.
+RECALL = ratio(outcomes('="any"', f'="{TP}"'), outcomes('="any"', f'=~"{TP}|{FN}"'))
+RECALL_BY_SCENARIO = ratio(
+    outcomes('="any"', f'="{TP}"'), outcomes('="any"', f'=~"{TP}|{FN}"'), "scenario"
+)
+# Fraud rate: labelled fraud (tp + fn) among all labelled transactions, rule `any`.
+FRAUD_RATE = ratio(outcomes('="any"', f'=~"{TP}|{FN}"'), outcomes('="any"', f'=~"{KNOWN}"'))
+FRAUD_RATE_STEPS = ((None, "green"), (0.01, "orange"), (0.05, "red"))
 
 
 def thresholds(*steps: tuple[float | None, str]) -> db.ThresholdsConfig:
@@ -39,6 +83,7 @@ def thresholds(*steps: tuple[float | None, str]) -> db.ThresholdsConfig:
 
 
 OK = (None, "green")
+QUALITY_STEPS = ((None, "red"), (0.5, "orange"), (0.9, "green"))
 
 
 def promql(expr: str, legend: str = "", ref: str = "A") -> prom.Dataquery:
@@ -102,15 +147,81 @@ def dashboard(uid: str, title: str, description: str, tags: list[str]) -> db.Das
     )
 
 
-def es_query(time_field: str, metric, *buckets) -> es.Dataquery:
-    """An Elasticsearch target over every document, bucketed in order."""
-    query = es.Dataquery().ref_id("A").query("*").time_field(time_field).metrics([metric])
-    return query.bucket_aggs(list(buckets)) if buckets else query
+def es_query(time_field: str, metrics, *buckets, query: str = "*", ref: str = "A") -> es.Dataquery:
+    """An Elasticsearch target over the documents matching `query` (Lucene), bucketed in order.
+    `metrics`: one metric or a list."""
+    metrics = metrics if isinstance(metrics, list) else [metrics]
+    target = es.Dataquery().ref_id(ref).query(query).time_field(time_field).metrics(metrics)
+    return target.bucket_aggs(list(buckets)) if buckets else target
 
 
 def terms(bucket_id: str, field: str, size: int, order: str) -> es.Terms:
     settings = es.ElasticsearchTermsSettings().size(str(size)).order_by(order)
     return es.Terms().id(bucket_id).field(field).settings(settings)
+
+
+def per_interval(bucket_id: str, field: str, interval: str = "1m") -> es.DateHistogram:
+    """Time buckets of `interval` over the whole range, empty ones included (as 0), so that the
+    two sides of a ratio have the same points."""
+    settings = es.ElasticsearchDateHistogramSettings().interval(interval).min_doc_count("0")
+    return es.DateHistogram().id(bucket_id).field(field).settings(settings)
+
+
+def es_sums(
+    ref: str, source: DataSourceRef, time_field: str, field: str, query: str, *buckets
+) -> es.Dataquery:
+    """A hidden target: the sum of `field` over the documents matching `query`, per bucket
+    (several documents per minute and key, one per micro-batch, added up)."""
+    metric = es.Sum().id("1").field(field)
+    return (
+        es_query(time_field, metric, *buckets, query=query, ref=ref).datasource(source).hide(True)
+    )
+
+
+def divide(numerator: str, denominator: str, ref: str = "C") -> expr.TypeMath:
+    """numerator / denominator, series matched by their labels (the terms keys) and time: a
+    Grafana math expression, since Elasticsearch needs a script language for a bucket_script."""
+    return (
+        expr.TypeMath()
+        .ref_id(ref)
+        .datasource(EXPR_REF)
+        .expression(f"${numerator} / ${denominator}")
+    )
+
+
+def es_ratio(
+    title: str,
+    source: DataSourceRef,
+    unit: str,
+    numerator: es.Dataquery,
+    denominator: es.Dataquery,
+) -> timeseries.Panel:
+    """A time series of A / B, two hidden Elasticsearch targets of the same buckets."""
+    return (
+        timeseries.Panel()
+        .title(title)
+        .datasource(source)
+        .unit(unit)
+        .span(12)
+        .height(8)
+        .min(0)
+        .with_target(numerator)
+        .with_target(denominator)
+        .with_target(divide("A", "B"))
+    )
+
+
+def outcome_ratio(title: str, numerator: str, denominator: str, by: str = "") -> timeseries.Panel:
+    """sum(transactions) of the outcomes matching `numerator` over those matching
+    `denominator` (Lucene queries), per 5 minutes of event time and per `by`."""
+    buckets = ([terms("3", by, 10, "_term")] if by else []) + [per_interval("2", "minute", "5m")]
+    return es_ratio(
+        title,
+        OUTCOMES_REF,
+        "percentunit",
+        es_sums("A", OUTCOMES_REF, "minute", "transactions", numerator, *buckets),
+        es_sums("B", OUTCOMES_REF, "minute", "transactions", denominator, *buckets),
+    ).max(1)
 
 
 def es_terms_table(title: str, field: str, label: str) -> table.Panel:
@@ -128,12 +239,27 @@ def es_terms_table(title: str, field: str, label: str) -> table.Panel:
     )
 
 
+def es_series(title: str, ref: DataSourceRef, unit: str, target: es.Dataquery, width: int = 12):
+    """A time series panel of one Elasticsearch target."""
+    return (
+        timeseries.Panel()
+        .title(title)
+        .datasource(ref)
+        .unit(unit)
+        .span(width)
+        .height(8)
+        .min(0)
+        .with_target(target)
+    )
+
+
 def overview() -> db.Dashboard:
     board = variables(
         dashboard(
             "fraud-overview",
             "Fraud overview",
-            "Transactions, ticket sizes, fraud rate and the latest alerts of the pipelines.",
+            "Transactions, ticket sizes, fraud rate, the top accounts and the latest alerts of "
+            "the pipelines.",
             ["overview"],
         )
     )
@@ -148,13 +274,13 @@ def overview() -> db.Dashboard:
     )
     board.with_panel(
         stat.Panel()
-        .title("Fraud rate (alerts per transaction)")
+        .title(f"Fraud rate (labelled, last {QUALITY_WINDOW})")
         .datasource(PROM_REF)
         .unit("percentunit")
         .decimals(2)
         .span(6)
         .height(4)
-        .thresholds(thresholds(OK, (0.01, "orange"), (0.05, "red")))
+        .thresholds(thresholds(*FRAUD_RATE_STEPS))
         .with_target(prom_instant(FRAUD_RATE, "fraud rate"))
     )
     board.with_panel(
@@ -183,34 +309,60 @@ def overview() -> db.Dashboard:
         )
     )
     board.with_panel(
-        timeseries.Panel()
-        .title("Transactions per minute by category (event time)")
-        .datasource(KPIS_REF)
-        .unit("short")
-        .span(12)
-        .height(8)
-        .min(0)
-        .stacking(common.StackingConfig().mode(StackingMode.NORMAL))
-        .fill_opacity(40)
-        .with_target(kpi_query("sum", "transactions"))
+        series(
+            "Transactions per minute, total and by category",
+            "opm",
+            promql(f"sum(rate({TRANSACTIONS}[{WINDOW}])) * 60", "all categories", "A"),
+            promql(
+                f"sum by (merchant_category) (rate({TRANSACTIONS}[{WINDOW}])) * 60",
+                "{{merchant_category}}",
+                "B",
+            ),
+        )
     )
     board.with_panel(
-        timeseries.Panel()
-        .title("Average ticket by category")
-        .datasource(KPIS_REF)
-        .unit("short")
-        .decimals(2)
-        .span(12)
-        .height(8)
-        .min(0)
-        .with_target(kpi_query("avg", "average_ticket"))
+        es_series(
+            "Transactions per minute by category (event time)",
+            KPIS_REF,
+            "short",
+            es_query(
+                "minute",
+                es.Sum().id("1").field("transactions"),
+                terms("3", "merchant_category", 10, "_term"),
+                per_interval("2", "minute"),
+            ),
+        )
+        .stacking(common.StackingConfig().mode(StackingMode.NORMAL))
+        .fill_opacity(40)
+    )
+    board.with_panel(
+        series(
+            "Average ticket by category",
+            "short",
+            promql(
+                f"sum by (merchant_category) (rate({AMOUNT}[{WINDOW}])) "
+                f"/ sum by (merchant_category) (rate({TRANSACTIONS}[{WINDOW}]))",
+                "{{merchant_category}}",
+            ),
+        ).decimals(2)
+    )
+    by_category = (terms("3", "merchant_category", 10, "_term"), per_interval("2", "minute"))
+    board.with_panel(
+        es_ratio(
+            "Average ticket by category (event time)",
+            KPIS_REF,
+            "short",
+            es_sums("A", KPIS_REF, "minute", "amount_total", "*", *by_category),
+            es_sums("B", KPIS_REF, "minute", "transactions", "*", *by_category),
+        ).decimals(2)
     )
     board.with_panel(
         series(
             "Fraud rate",
             "percentunit",
-            promql(FRAUD_RATE, "alerts / transactions"),
-        ).thresholds(thresholds(OK, (0.01, "orange"), (0.05, "red")))
+            promql(FRAUD_RATE, "labelled fraud / labelled transactions", "A"),
+            promql(ALERTS_PER_TRANSACTION, "alerts / transactions", "B"),
+        ).thresholds(thresholds(*FRAUD_RATE_STEPS))
     )
     board.with_panel(
         series(
@@ -219,13 +371,31 @@ def overview() -> db.Dashboard:
             promql(ALERTS_BY_RULE, "{{rule}}"),
         ).stacking(common.StackingConfig().mode(StackingMode.NORMAL))
     )
-    board.with_panel(es_terms_table("Most-alerted accounts", "customer_id", "alerts"))
-    board.with_panel(es_terms_table("Most-alerted terminals", "terminal_id", "alerts"))
+    board.with_panel(
+        table.Panel()
+        .title("Top accounts by amount")
+        .datasource(ACCOUNTS_REF)
+        .span(8)
+        .height(8)
+        .with_target(
+            es_query(
+                "last_seen",
+                [
+                    es.Max().id("1").field("amount_total"),
+                    es.Max().id("2").field("transactions"),
+                    es.Max().id("3").field("alerts"),
+                ],
+                terms("4", "customer_id", 10, "1"),
+            )
+        )
+    )
+    board.with_panel(es_terms_table("Most-alerted accounts", "customer_id", "alerts").span(8))
+    board.with_panel(es_terms_table("Most-alerted terminals", "terminal_id", "alerts").span(8))
     board.with_panel(
         table.Panel()
         .title("Latest alerts")
         .datasource(ALERTS_REF)
-        .span(12)
+        .span(24)
         .height(8)
         .with_target(
             es_query(
@@ -237,27 +407,72 @@ def overview() -> db.Dashboard:
     return board
 
 
-def kpi_query(metric: str, field: str) -> es.Dataquery:
-    """A per-minute series per merchant category from the KPI index."""
-    aggregation = es.Sum() if metric == "sum" else es.Average()
-    return es_query(
-        "minute",
-        aggregation.id("1").field(field),
-        terms("3", "merchant_category", 10, "_term"),
-        es.DateHistogram()
-        .id("2")
-        .field("minute")
-        .settings(es.ElasticsearchDateHistogramSettings().interval("1m")),
-    )
-
-
 def detection_quality() -> db.Dashboard:
     board = variables(
         dashboard(
             "fraud-detection-quality",
             "Detection quality",
-            "Alerts against the simulator's labelled fraud, and the distribution of alert scores.",
+            "Precision, recall and fraud rate from the alerts joined with the simulator's "
+            "labels, alerts against labelled fraud, and the distribution of alert scores.",
             ["quality"],
+        )
+    )
+    board.with_panel(
+        series(
+            "Precision per rule",
+            "percentunit",
+            promql(PRECISION_BY_RULE, "{{rule}}"),
+        )
+        .max(1)
+        .thresholds(thresholds(*QUALITY_STEPS))
+    )
+    board.with_panel(
+        series(
+            "Recall, overall and per scenario",
+            "percentunit",
+            promql(RECALL, "all fraud", "A"),
+            promql(RECALL_BY_SCENARIO, "{{scenario}}", "B"),
+        )
+        .max(1)
+        .thresholds(thresholds(*QUALITY_STEPS))
+    )
+    per_rule = "rule:* AND NOT rule:any"
+    board.with_panel(
+        outcome_ratio(
+            "Precision per rule (event time, 5 min)",
+            f"{per_rule} AND outcome:{TP}",
+            per_rule,
+            "rule",
+        ).thresholds(thresholds(*QUALITY_STEPS))
+    )
+    board.with_panel(
+        outcome_ratio(
+            "Recall per scenario (event time, 5 min)",
+            f"rule:any AND outcome:{TP}",
+            f"rule:any AND outcome:({TP} OR {FN})",
+            "scenario",
+        ).thresholds(thresholds(*QUALITY_STEPS))
+    )
+    board.with_panel(
+        outcome_ratio(
+            "Fraud rate (event time, 5 min)",
+            f"rule:any AND outcome:({TP} OR {FN})",
+            f"rule:any AND outcome:({TP} OR {FP} OR {FN} OR {TN})",
+        ).thresholds(thresholds(*FRAUD_RATE_STEPS))
+    )
+    board.with_panel(
+        table.Panel()
+        .title("Labelled outcomes in range by rule")
+        .datasource(OUTCOMES_REF)
+        .span(12)
+        .height(8)
+        .with_target(
+            es_query(
+                "minute",
+                es.Sum().id("1").field("transactions"),
+                terms("2", "rule", 10, "_term"),
+                terms("3", "outcome", 5, "_term"),
+            )
         )
     )
     fraud = f'fraudsim_events_total{{{SEL}, kind="transaction", scenario!="none"}}'
@@ -274,7 +489,7 @@ def detection_quality() -> db.Dashboard:
             "Alerts per labelled fraudulent transaction",
             "short",
             promql(f"{ALERT_RATE} / sum(rate({fraud}[{WINDOW}]))", "alerts per fraud"),
-        ).thresholds(thresholds((None, "red"), (0.5, "orange"), (0.9, "green")))
+        ).thresholds(thresholds(*QUALITY_STEPS))
     )
     board.with_panel(
         series(
@@ -387,7 +602,10 @@ def pipeline_health() -> db.Dashboard:
         series(
             "Kafka consumer lag",
             "short",
-            promql(f"sum by (topic) (fraud_detection_consumer_lag_records{{{SEL}}})", "{{topic}}"),
+            promql(
+                f"sum by (query, topic) (fraud_detection_consumer_lag_records{{{SEL}}})",
+                "{{query}}: {{topic}}",
+            ),
         ).thresholds(thresholds(OK, (1000, "orange"), (10000, "red")))
     )
     board.with_panel(
@@ -399,6 +617,23 @@ def pipeline_health() -> db.Dashboard:
                 "{{reason}}",
             ),
         ).thresholds(thresholds(OK, (1, "red")))
+    )
+    board.with_panel(
+        bargauge.Panel()
+        .title("Dead letters in range by reason")
+        .datasource(PROM_REF)
+        .unit("short")
+        .span(12)
+        .height(8)
+        .min(0)
+        .thresholds(thresholds(OK, (1, "orange")))
+        .with_target(
+            prom_instant(
+                "sum by (reason) "
+                f"(increase(fraud_detection_dead_letters_total{{{SEL}}}[$__range]))",
+                "{{reason}}",
+            )
+        )
     )
     board.with_panel(
         series(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from elasticsearch import Elasticsearch
@@ -14,14 +16,15 @@ def _bucket(agg: dict[str, Any], time_field: str) -> dict[str, Any]:
     if agg["type"] == "terms":
         order = settings.get("orderBy", "_count")
         direction = "asc" if order == "_term" else "desc"
-        key = "_key" if order == "_term" else order
-        return {
-            "terms": {
-                "field": agg["field"],
-                "size": int(settings.get("size", "10")),
-                "order": {key: direction},
-            }
+        key = "_key" if order == "_term" else order  # `_count` or a metric's id
+        body = {
+            "field": agg["field"],
+            "size": int(settings.get("size", "10")),
+            "order": {key: direction},
         }
+        if "min_doc_count" in settings:
+            body["min_doc_count"] = int(settings["min_doc_count"])
+        return {"terms": body}
     if agg["type"] == "date_histogram":
         interval = settings.get("interval", "auto")
         return {
@@ -72,7 +75,10 @@ def request(target: dict[str, Any], start_ms: int, end_ms: int) -> dict[str, Any
         elif metric["type"] != "count":
             raise ValueError(f"unsupported metric {metric['type']!r}")
     for agg in reversed(target.get("bucketAggs") or []):
-        aggs = {agg["id"]: {**_bucket(agg, time_field), **({"aggs": aggs} if aggs else {})}}
+        bucket = _bucket(agg, time_field)
+        if "date_histogram" in bucket and bucket["date_histogram"]["min_doc_count"] == 0:
+            bucket["date_histogram"]["extended_bounds"] = {"min": start_ms, "max": end_ms}
+        aggs = {agg["id"]: {**bucket, **({"aggs": aggs} if aggs else {})}}
     if aggs:
         body["aggs"] = aggs
     return body
@@ -84,10 +90,11 @@ def _rows(aggs: dict, target: dict, path: dict) -> list[dict]:
     if depth == len(buckets):
         row = dict(path)
         for metric in target["metrics"]:
-            if metric["type"] == "count":
-                row["count"] = aggs["doc_count"]
-            else:
-                row[metric["type"]] = aggs[metric["id"]]["value"]
+            count = metric["type"] == "count"
+            value = aggs["doc_count"] if count else aggs[metric["id"]]["value"]
+            row[metric["id"]] = value
+            if not metric.get("hide"):  # by type: the first shown metric of each type
+                row.setdefault(metric["type"], value)
         return [row]
     agg = buckets[depth]
     rows = []
@@ -96,9 +103,81 @@ def _rows(aggs: dict, target: dict, path: dict) -> list[dict]:
     return rows
 
 
+def shown(target: dict) -> dict:
+    """The first metric Grafana shows."""
+    return next(m for m in target["metrics"] if not m.get("hide"))
+
+
 def run(client: Elasticsearch, index: str, target: dict, start_ms: int, end_ms: int) -> list[dict]:
-    """Documents (raw data) or one row per innermost bucket, with bucket keys and metrics."""
+    """Documents (raw data) or one row per innermost bucket, with bucket keys and metrics (by
+    metric id, and by type for the first shown metric of each type)."""
     response = client.search(index=index, **request(target, start_ms, end_ms)).body
     if target["metrics"][0]["type"] == "raw_data":
         return [hit["_source"] for hit in response["hits"]["hits"]]
     return _rows(response["aggregations"], target, {})
+
+
+@dataclass
+class PanelResult:
+    """What a panel shows: rows of bucket keys and `value`, or documents (raw data)."""
+
+    rows: list[dict]
+    value: str  # the row key of the shown value; "" for raw data
+    buckets: list[str]  # the bucket fields, outermost first
+    raw: bool = False
+
+
+def _series_key(row: dict, buckets: list[str], time_field: str) -> tuple:
+    return tuple((b, row[b]) for b in buckets if b != time_field)
+
+
+def _divide(numerator: list[dict], denominator: list[dict], a: str, b: str, fields) -> list[dict]:
+    """`$A / $B` as Grafana's math expression: series joined by their labels (one side without
+    labels applies to every series of the other), points by time; x / 0 shows no point."""
+    buckets, time_field = fields
+    by_key = {}
+    for row in denominator:
+        by_key[(_series_key(row, buckets, time_field), row.get(time_field))] = row[b]
+    rows = []
+    for row in numerator:
+        labels = _series_key(row, buckets, time_field)
+        bottom = by_key.get((labels, row.get(time_field)))
+        if bottom is None:
+            bottom = by_key.get(((), row.get(time_field)))
+        top = row[a]
+        value = top / bottom if top is not None and bottom else None
+        rows.append({**{k: row[k] for k in buckets if k in row}, "value": value})
+    return rows
+
+
+def run_panel(client: Elasticsearch, index_of, panel: dict, start_ms: int, end_ms: int):
+    """Run a panel's Elasticsearch targets (`index_of(datasource reference)` names the index)
+    and its math expression (`$A / $B`), as Grafana would; returns a PanelResult."""
+    results: dict[str, tuple[dict, list[dict]]] = {}
+    expression = None
+    for target in panel["targets"]:
+        reference = target.get("datasource") or panel["datasource"]
+        if reference.get("type") == "__expr__":
+            expression = target
+            continue
+        rows = run(client, index_of(reference), target, start_ms, end_ms)
+        results[target["refId"]] = (target, rows)
+    if expression is None:
+        target, rows = next(iter(results.values()))
+        if target["metrics"][0]["type"] == "raw_data":
+            return PanelResult(rows, "", [], raw=True)
+        fields = [agg.get("field", agg["id"]) for agg in target.get("bucketAggs") or []]
+        return PanelResult(rows, shown(target)["type"], fields)
+    match = re.fullmatch(r"\s*\$(\w+)\s*/\s*\$(\w+)\s*", expression["expression"])
+    if expression.get("type") != "math" or match is None:
+        raise ValueError(f"unsupported expression {expression!r}")
+    (top_target, top), (bottom_target, bottom) = results[match[1]], results[match[2]]
+    fields = [agg.get("field", agg["id"]) for agg in top_target.get("bucketAggs") or []]
+    rows = _divide(
+        top,
+        bottom,
+        shown(top_target)["type"],
+        shown(bottom_target)["type"],
+        (fields, top_target["timeField"]),
+    )
+    return PanelResult(rows, "value", fields)

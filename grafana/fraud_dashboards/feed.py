@@ -1,15 +1,18 @@
 """Real data behind every panel: the simulator, the detection job and the operator, scraped.
 
 On the test bed's components: the simulator fast-forwards the last hours into Kafka and then
-runs live; the detection job reads it on Spark and writes alerts and KPIs to Elasticsearch; the
-operator reconciles a FraudPipeline (Grafana operator mode, with the dashboards of grafana/)
-on the API server. Prometheus scrapes all three with the namespace and pipeline labels that the
-ServiceMonitor and PodMonitor relabelling gives in a cluster.
+runs live, transactions and their labels; the detection job reads them on Spark and writes
+alerts, KPIs, accounts and label outcomes (its decisions joined with the labels) to
+Elasticsearch, and its counters (`fraud_detection_label_outcomes_total` among them) to
+Prometheus; the operator reconciles a FraudPipeline (Grafana operator mode, with the dashboards
+of grafana/) on the API server. Prometheus scrapes all three with the namespace and pipeline
+labels that the ServiceMonitor and PodMonitor relabelling gives in a cluster.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import threading
 import time
@@ -27,6 +30,7 @@ from fraud_detection.config import parse_config
 from fraud_detection.harness import create_topics, job_document, produce
 from fraud_detection.metrics import JobMetrics
 from fraud_detection.runner import start_job
+from fraud_operator.grafana import ACCOUNTS, ALERTS, KPIS, OUTCOMES
 from fraud_simulator import parse_settings
 from fraud_simulator.metrics import Metrics
 from fraud_simulator.outputs import KafkaOutput
@@ -38,9 +42,29 @@ REPO = GRAFANA_DIR.parent
 BACKLOG = timedelta(hours=3)
 SIMULATION = {"customers": 20000, "terminals": 2000, "fraudRate": 0.2, "ratePerSecond": 10}
 BAD_MESSAGES = [b"", b"hello fraud", b"[1, 2]", b"\xff\xfe\x00garbage"]
+# Labels that are JSON objects but break the label schema: dead letters of reason invalid_label.
+_LABEL = {
+    "schema_version": 1,
+    "event_type": "label",
+    "transaction_id": "tx-not-a-label",
+    "customer_id": "c-not-a-label",
+    "terminal_id": "t-not-a-label",
+    "event_time": "2026-01-01T08:15:02.123Z",
+    "label_time": "2026-01-01T08:15:02.123Z",
+    "is_fraud": False,
+    "scenario": None,
+}
+BAD_LABELS = [
+    json.dumps({**_LABEL, "is_fraud": "yes"}).encode(),
+    json.dumps({**_LABEL, "scenario": "bank_robbery"}).encode(),
+]
 MAX_OFFSETS_PER_TRIGGER = 600
 DETECTION = {"triggerInterval": "2 seconds", "model": {"uri": str(REPO / "models" / "default")}}
-WAIT_S = 150
+WAIT_S = 240
+# The first true positive: rule `any` and per-rule outcome rows (precision, recall, fraud rate).
+TRUE_POSITIVE = {
+    "bool": {"filter": [{"term": {"rule": "any"}}, {"term": {"outcome": "true_positive"}}]}
+}
 
 
 @dataclass(frozen=True)
@@ -51,7 +75,19 @@ class Feed:
     pipeline: str
     alerts_index: str
     kpis_index: str
+    outcomes_index: str
+    accounts_index: str
     started: datetime
+
+    @property
+    def indices(self) -> dict[str, str]:
+        """Index by template datasource uid (fraud_operator.grafana)."""
+        return {
+            ALERTS: self.alerts_index,
+            KPIS: self.kpis_index,
+            OUTCOMES: self.outcomes_index,
+            ACCOUNTS: self.accounts_index,
+        }
 
 
 def _wait(probe, what: str, timeout: float) -> None:
@@ -62,10 +98,12 @@ def _wait(probe, what: str, timeout: float) -> None:
         time.sleep(1)
 
 
-def has_documents(client, index: str) -> bool:
-    """Whether `index` exists, is searchable and holds a document."""
+def has_documents(client, index: str, query: dict | None = None) -> bool:
+    """Whether `index` exists, is searchable and holds a document (matching `query`)."""
     try:
-        return client.indices.exists(index=index) and client.count(index=index)["count"] > 0
+        if not client.indices.exists(index=index):
+            return False
+        return client.count(index=index, query=query or {"match_all": {}})["count"] > 0
     except ApiError as error:  # 503 while a new index's shard starts
         if error.status_code != 503:
             raise
@@ -168,7 +206,8 @@ def _operator(kube, prometheus, namespace: str, pipeline: str, es_url: str, work
 
 @contextlib.contextmanager
 def feed(kafka, spark, elasticsearch, prometheus, kube, workdir: Path) -> Iterator[Feed]:
-    """Run everything until the block exits; returns once alerts and KPIs are indexed."""
+    """Run everything until the block exits; returns once alerts, KPIs, accounts and a true
+    positive outcome are indexed."""
     started = datetime.now(UTC)
     suffix = uuid.uuid4().hex[:6]
     namespace, pipeline = f"dashboards-{suffix}", f"cards-{suffix}"
@@ -201,7 +240,9 @@ def feed(kafka, spark, elasticsearch, prometheus, kube, workdir: Path) -> Iterat
         stack.callback(simulator.join, 30)
         stack.callback(stop.set)
         bad = [(None, message) for message in BAD_MESSAGES]
+        bad_labels = [(None, message) for message in BAD_LABELS]
         produce(kafka.bootstrap_servers, config.topics["transactions"], bad)
+        produce(kafka.bootstrap_servers, config.topics["labels"], bad_labels)
         metrics = JobMetrics()
         metrics.serve(metrics_port, "127.0.0.1")
         prometheus.add_target("fraud-detection", f"127.0.0.1:{metrics_port}", labels)
@@ -210,15 +251,23 @@ def feed(kafka, spark, elasticsearch, prometheus, kube, workdir: Path) -> Iterat
         for query in queries:
             stack.callback(query.stop)
         client = elasticsearch.client()
-        fed = Feed(namespace, pipeline, config.index("alerts"), config.index("kpis"), started)
+        fed = Feed(
+            namespace,
+            pipeline,
+            *(config.index(kind) for kind in ("alerts", "kpis", "outcomes", "accounts")),
+            started,
+        )
 
         def indexed() -> bool:
             failed = [q.exception() for q in queries if q.exception() is not None]
             if failed:
                 raise RuntimeError(f"a detection query failed: {failed[0]}")
-            return all(has_documents(client, i) for i in (fed.alerts_index, fed.kpis_index))
+            wanted = [(fed.alerts_index, None), (fed.kpis_index, None), (fed.accounts_index, None)]
+            wanted.append((fed.outcomes_index, TRUE_POSITIVE))
+            return all(has_documents(client, index, query) for index, query in wanted)
 
-        _wait(indexed, "alerts and KPIs in Elasticsearch", WAIT_S)
+        _wait(indexed, "alerts, KPIs, accounts and outcomes in Elasticsearch", WAIT_S)
         # More bad input once the dead-letter counters are scraped, so that their rate shows.
         produce(kafka.bootstrap_servers, config.topics["transactions"], bad)
+        produce(kafka.bootstrap_servers, config.topics["labels"], bad_labels)
         yield fed

@@ -35,6 +35,8 @@ def targets(board: dict) -> Iterator[Target]:
             )
 
 
-def promql(expr: str, namespace: str, pipeline: str) -> str:
-    """The query with the dashboard variables set to one namespace and pipeline."""
-    return expr.replace("$namespace", namespace).replace("$pipeline", pipeline)
+def promql(expr: str, namespace: str, pipeline: str, time_range: str = "1h") -> str:
+    """The query with the dashboard variables set to one namespace and pipeline, and Grafana's
+    `$__range` to `time_range`."""
+    expr = expr.replace("$namespace", namespace).replace("$pipeline", pipeline)
+    return expr.replace("$__range", time_range)

@@ -31,7 +31,6 @@ import matplotlib.pyplot as plt
 from fraud_dashboards import esquery
 from fraud_dashboards.generate import GRAFANA_DIR
 from fraud_dashboards.panels import load_dashboards, promql
-from fraud_operator.grafana import ALERTS
 
 UNITS = {
     "percentunit": (100, "%"),
@@ -78,7 +77,9 @@ def draw_prometheus(ax, panel: dict, url: str, fed, start: datetime, end: dateti
     scale, label = unit_of(panel)
     texts = []
     for target in panel["targets"]:
-        expr = promql(target["expr"], fed.namespace, fed.pipeline)
+        expr = promql(
+            target["expr"], fed.namespace, fed.pipeline, f"{int((end - start).total_seconds())}s"
+        )
         if target.get("instant"):
             for series in prometheus_instant(url, expr, end):
                 value = float(series["value"][1]) * scale
@@ -131,13 +132,11 @@ def time_axis(ax, label: str) -> None:
 def draw_elasticsearch(ax, panel: dict, client, fed, end: datetime) -> None:
     """Over the dashboards' default range, the last 6 hours."""
     target = panel["targets"][0]
-    index = fed.alerts_index if panel["datasource"]["uid"] == ALERTS else fed.kpis_index
     span = (int((end - timedelta(hours=6)).timestamp() * 1000), int(end.timestamp() * 1000))
-    rows = esquery.run(client, index, target, *span)
-    metric = target["metrics"][0]["type"]
-    buckets = [b.get("field") for b in target.get("bucketAggs", [])]
+    shown = esquery.run_panel(client, lambda ref: fed.indices[ref["uid"]], panel, *span)
+    rows, metric, buckets = shown.rows, shown.value, shown.buckets
     scale, label = unit_of(panel)
-    if metric == "raw_data":
+    if shown.raw:
         ax.axis("off")
         cells = [[str(row.get(c, ""))[:24] for c in RAW_COLUMNS] for row in rows[:12]]
         grid = ax.table(cellText=cells, colLabels=RAW_COLUMNS, loc="upper center")
@@ -150,8 +149,9 @@ def draw_elasticsearch(ax, panel: dict, client, fed, end: datetime) -> None:
         for row in rows:
             series.setdefault(row.get(buckets[0], "") if len(buckets) > 1 else "", []).append(row)
         for name, points in sorted(series.items()):
+            points = [r for r in points if r[metric] is not None]  # a ratio of nothing
             times = [datetime.fromtimestamp(r[buckets[-1]] / 1000, UTC) for r in points]
-            ax.plot(times, [(r[metric] or 0) * scale for r in points], label=str(name))
+            ax.plot(times, [r[metric] * scale for r in points], label=str(name))
         time_axis(ax, label)
     elif target["bucketAggs"][0]["type"] == "histogram":
         keys = [row[buckets[0]] for row in rows]
@@ -159,7 +159,7 @@ def draw_elasticsearch(ax, panel: dict, client, fed, end: datetime) -> None:
         ax.set_xlabel(buckets[0])
         ax.set_ylabel("alerts")
     else:
-        keys = [str(row[buckets[0]]) for row in rows][::-1]
+        keys = [" ".join(str(row[b]) for b in buckets) for row in rows][::-1]
         ax.barh(keys, [(row[metric] or 0) * scale for row in rows][::-1])
         ax.set_xlabel(label or metric)
         ax.tick_params(axis="y", labelsize=7)
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"feeding {fed.namespace}/{fed.pipeline} for {args.minutes} min", flush=True)
             time.sleep(args.minutes * 60)
             client = node.client()
-            client.indices.refresh(index=[fed.alerts_index, fed.kpis_index])
+            client.indices.refresh(index=list(fed.indices.values()))
             for path in render(prometheus.url, client, fed, args.output, datetime.now(UTC)):
                 print(f"wrote {path}")
     finally:

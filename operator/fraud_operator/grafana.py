@@ -18,11 +18,13 @@ PROMETHEUS = "fraud-prometheus"
 ALERTS = "fraud-alerts"
 KPIS = "fraud-kpis"
 OUTCOMES = "fraud-outcomes"
+ACCOUNTS = "fraud-accounts"
 # template uid -> (index suffix, time field, what the datasource shows)
 ELASTICSEARCH_INDICES = {
     ALERTS: ("alerts", "detection_time", "alerts"),
     KPIS: ("kpis", "minute", "KPIs per minute"),
     OUTCOMES: ("outcomes", "minute", "outcomes per minute"),
+    ACCOUNTS: ("accounts", "last_seen", "accounts"),
 }
 TEMPLATE_TYPES = {PROMETHEUS: "prometheus", **dict.fromkeys(ELASTICSEARCH_INDICES, "elasticsearch")}
 DEFAULT_PROMETHEUS_URL = "http://prometheus-operated.monitoring.svc:9090"
@@ -151,11 +153,44 @@ def _point_at(node: object, uids: dict[str, str]) -> object:
     return result
 
 
+def _own_documents(panel: dict, namespace: str, name: str) -> dict:
+    """The panel with every Elasticsearch target's query limited to the pipeline's documents
+    (every document has `namespace` and `pipeline`; two pipelines may share an `indexPrefix`)."""
+    own = f'namespace:"{namespace}" AND pipeline:"{name}"'
+    targets = []
+    for target in panel.get("targets") or []:
+        reference = target.get("datasource") or panel.get("datasource") or {}
+        if reference.get("type") == "elasticsearch":
+            query = (target.get("query") or "*").strip()
+            target = {**target, "query": own if query == "*" else f"{own} AND ({query})"}
+        targets.append(target)
+    return {**panel, "targets": targets} if "targets" in panel else panel
+
+
+def _select(variable: dict, value: str) -> dict:
+    """A query variable opening on `value` (Grafana keeps it when the refreshed options hold it)."""
+    current = [value] if variable.get("multi") else value
+    return {
+        **variable,
+        "current": {"selected": True, "text": current, "value": current},
+        "options": [{"selected": True, "text": value, "value": value}],
+    }
+
+
 def build_dashboard(name: str, namespace: str, board: dict) -> dict:
-    """The pipeline's copy of a template dashboard: its own uid and title, and its panels and
-    variables on the pipeline's datasources."""
+    """The pipeline's copy of a template dashboard: its own uid and title, its panels and
+    variables on the pipeline's datasources, the `namespace` and `pipeline` variables opening on
+    the pipeline, and its Elasticsearch queries limited to the pipeline's documents."""
     uids = {uid: pipeline_uid(namespace, name, uid) for uid in TEMPLATE_TYPES}
     result = _point_at(board, uids)
+    result["panels"] = [_own_documents(p, namespace, name) for p in result.get("panels", [])]
     result["uid"] = pipeline_uid(namespace, name, board["uid"])
     result["title"] = f"{board['title']} ({namespace}/{name})"
+    values = {"namespace": namespace, "pipeline": name}
+    templating = result.get("templating") or {}
+    if templating.get("list"):
+        templating["list"] = [
+            _select(v, values[v["name"]]) if v.get("name") in values else v
+            for v in templating["list"]
+        ]
     return result

@@ -26,11 +26,34 @@ from fraud_operator.builders import (
 from fraud_operator.grafana import TEMPLATE_TYPES
 from fraud_operator.reconcile import load_grafana_content
 
+RULES = ("impossibleTravel", "spendingSpree", "cardTesting", "velocity", "amountThreshold", "model")
+
 pytestmark = pytest.mark.testbed
 # Spark's Python workers must run this interpreter (the project is installed in it).
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 DASHBOARDS = load_dashboards()
-SERIES_TIMEOUT_S = 60
+SERIES_TIMEOUT_S = 90
+# Panels on the new outputs of the job, and the series (label values) each must show.
+NEW_PROMETHEUS_PANELS = {
+    ("fraud-detection-quality", "Precision per rule", "A"): "rule",
+    ("fraud-detection-quality", "Recall, overall and per scenario", "A"): "",
+    ("fraud-detection-quality", "Recall, overall and per scenario", "B"): "scenario",
+    ("fraud-overview", "Fraud rate", "A"): "",
+    ("fraud-overview", "Fraud rate (labelled, last 15m)", "A"): "",
+    ("fraud-overview", "Average ticket by category", "A"): "merchant_category",
+    ("fraud-overview", "Transactions per minute", "A"): "",
+    ("fraud-overview", "Transactions per minute, total and by category", "A"): "",
+    ("fraud-overview", "Transactions per minute, total and by category", "B"): "merchant_category",
+    ("fraud-pipeline-health", "Dead letters in range by reason", "A"): "reason",
+}
+NEW_ELASTICSEARCH_PANELS = {
+    "Average ticket by category (event time)",
+    "Top accounts by amount",
+    "Precision per rule (event time, 5 min)",
+    "Recall per scenario (event time, 5 min)",
+    "Fraud rate (event time, 5 min)",
+    "Labelled outcomes in range by rule",
+}
 
 
 @pytest.fixture(scope="module")
@@ -52,17 +75,48 @@ def finite(result: list[dict]) -> bool:
 
 def test_every_prometheus_query_returns_series(fed, prometheus):
     queries = [t for board in DASHBOARDS.values() for t in targets(board) if "expr" in t.target]
-    assert len(queries) >= 25
+    assert len(queries) >= 30
+    keys = {(t.dashboard, t.panel["title"], t.target["refId"]) for t in queries}
+    assert set(NEW_PROMETHEUS_PANELS) <= keys, set(NEW_PROMETHEUS_PANELS) - keys
     deadline = time.monotonic() + SERIES_TIMEOUT_S
     missing = {t.name: promql(t.target["expr"], fed.namespace, fed.pipeline) for t in queries}
     while missing and time.monotonic() < deadline:
         missing = {name: q for name, q in missing.items() if not finite(prometheus.query(q))}
         time.sleep(1)
     assert not missing, f"queries without a finite series: {json.dumps(missing, indent=1)}"
+    for t in queries:
+        label = NEW_PROMETHEUS_PANELS.get((t.dashboard, t.panel["title"], t.target["refId"]))
+        if label is None:
+            continue
+        result = prometheus.query(promql(t.target["expr"], fed.namespace, fed.pipeline))
+        values = {s["metric"].get(label, "") for s in result if math.isfinite(float(s["value"][1]))}
+        assert values and (not label or all(values)), (t.name, result)
+        if t.panel["title"] == "Dead letters in range by reason":
+            assert {"invalid_json", "invalid_label"} <= values, values
+        if t.panel["title"] == "Precision per rule":
+            assert "any" not in values and values <= set(RULES), values
 
 
-def test_variables_list_the_fed_namespace_and_pipeline(fed, prometheus):
-    for board in DASHBOARDS.values():
+def test_the_outcome_counters_hold_every_outcome(fed, prometheus):
+    """The job's `outcomes` query joined the simulator's labels with the alerts."""
+    selector = f'namespace="{fed.namespace}", pipeline="{fed.pipeline}"'
+    expr = f"sum by (rule, outcome) (fraud_detection_label_outcomes_total{{{selector}}})"
+    wanted = {("any", "true_positive"), ("any", "true_negative")}
+    deadline = time.monotonic() + SERIES_TIMEOUT_S
+    while True:
+        found = {(s["metric"]["rule"], s["metric"]["outcome"]) for s in prometheus.query(expr)}
+        if wanted <= found or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert wanted <= found, found
+    assert {rule for rule, _ in found} - {"any"} <= set(RULES), found
+    assert {rule for rule, _ in found} - {"any"}, found
+
+
+def test_variables_list_the_fed_namespace_and_pipeline(fed, prometheus, kube):
+    """And the pipeline's own copies open on its namespace and pipeline."""
+    copies = {board["uid"]: board for board in provisioned_dashboards(fed_pipeline(kube, fed))[0]}
+    for board in (*DASHBOARDS.values(), *copies.values()):
         for variable in board.get("templating", {}).get("list", []):
             metric, label = variable["query"].removeprefix("label_values(")[:-1].rsplit(", ", 1)
             match = promql(metric, fed.namespace, fed.pipeline)
@@ -72,32 +126,90 @@ def test_variables_list_the_fed_namespace_and_pipeline(fed, prometheus):
             with urllib.request.urlopen(url, timeout=10) as response:
                 values = json.load(response)["data"]
             assert getattr(fed, label) in values, (board["uid"], variable["name"], values)
+            if board["uid"] in copies:
+                assert variable["current"]["value"] == [getattr(fed, label)], variable
 
 
-def test_every_elasticsearch_query_returns_hits(fed, elasticsearch, kube):
-    """Through the pipeline's own dashboards and datasources, as the operator provisions them."""
-    pipeline = fed_pipeline(kube, fed)
+def provisioned_dashboards(pipeline: Pipeline) -> tuple[list[dict], dict[str, dict]]:
+    """The pipeline's dashboards and its datasources by uid, as the operator provisions them."""
     pipeline.spec["monitoring"]["grafana"]["mode"] = "operator"
     made = build_grafana(pipeline, load_grafana_content(GRAFANA_DIR))
     boards = [json.loads(m["spec"]["json"]) for m in made if m["kind"] == "GrafanaDashboard"]
     by_uid = {m["spec"]["uid"]: m["spec"]["datasource"] for m in made if "uid" in m["spec"]}
+    return boards, by_uid
+
+
+def test_every_elasticsearch_query_returns_hits(fed, elasticsearch, kube):
+    """Through the pipeline's own dashboards and datasources, as the operator provisions them:
+    on the pipeline's documents only (its `namespace` and `pipeline` fields)."""
     client = elasticsearch.client()
-    client.indices.refresh(index=[fed.alerts_index, fed.kpis_index])
-    end = datetime.now(UTC)
-    start_ms = int((end - timedelta(hours=6)).timestamp() * 1000)
-    searched = 0
+    client.indices.refresh(index=list(fed.indices.values()))
+    check_elasticsearch_panels(client, fed_pipeline(kube, fed), fed, datetime.now(UTC))
+
+
+def check_elasticsearch_panels(client, pipeline: Pipeline, fed, end: datetime) -> None:
+    """Every Elasticsearch panel of the pipeline's dashboards shows data over the last 6 hours:
+    its targets run on the index of their datasource, its math expression over their results."""
+    boards, by_uid = provisioned_dashboards(pipeline)
+    start_ms, end_ms = (
+        int((end - timedelta(hours=6)).timestamp() * 1000),
+        int(end.timestamp() * 1000),
+    )
+    own = f'namespace:"{fed.namespace}" AND pipeline:"{fed.pipeline}"'
+
+    def index_of(reference: dict) -> str:
+        index = by_uid[reference["uid"]]["jsonData"]["index"]
+        assert index in fed.indices.values(), index
+        return index
+
+    searched = {}
     for board in boards:
-        for t in targets(board):
-            if t.datasource["type"] != "elasticsearch":
+        for panel in board["panels"]:
+            if panel["datasource"]["type"] != "elasticsearch":
                 continue
-            index = by_uid[t.datasource["uid"]]["jsonData"]["index"]
-            assert index in (fed.alerts_index, fed.kpis_index), index
-            rows = esquery.run(client, index, t.target, start_ms, int(end.timestamp() * 1000))
-            assert rows, f"{t.name}: no hits"
-            values = [v for row in rows for k, v in row.items() if k in ("count", "sum", "avg")]
-            assert t.target["metrics"][0]["type"] == "raw_data" or any(v for v in values), t.name
-            searched += 1
-    assert searched >= 8
+            name = f"{board['uid']} / {panel['title']}"
+            for target in panel["targets"]:
+                if "expression" not in target:
+                    assert target["query"].startswith(own), (name, target["query"])
+                    rows = esquery.run(
+                        client,
+                        index_of(target.get("datasource") or panel["datasource"]),
+                        target,
+                        start_ms,
+                        end_ms,
+                    )
+                    assert rows, f"{name} / {target['refId']}: no hits"
+            shown = esquery.run_panel(client, index_of, panel, start_ms, end_ms)
+            assert shown.rows, f"{name}: nothing to show"
+            if not shown.raw:
+                values = [row[shown.value] for row in shown.rows if row[shown.value] is not None]
+                assert any(values), (name, shown.rows[:5])
+                if panel["fieldConfig"]["defaults"].get("unit") == "percentunit":
+                    assert all(0 <= v <= 1 for v in values), (name, values)
+            searched[panel["title"]] = shown.rows
+    assert set(searched) >= NEW_ELASTICSEARCH_PANELS, NEW_ELASTICSEARCH_PANELS - set(searched)
+    assert len(searched) >= 13
+    # The table's first account is one of the pipeline's largest amounts in the accounts index
+    # (in the range; the live feed may have moved an account since).
+    top = searched["Top accounts by amount"]
+    span = {"gte": start_ms, "lte": end_ms, "format": "epoch_millis"}
+    largest = client.search(
+        index=fed.accounts_index,
+        size=3,
+        sort=[{"amount_total": "desc"}],
+        query={
+            "bool": {
+                "filter": [
+                    {"range": {"last_seen": span}},
+                    {"term": {"pipeline": fed.pipeline}},
+                    {"term": {"namespace": fed.namespace}},
+                ]
+            }
+        },
+    )["hits"]["hits"]
+    assert top[0]["customer_id"] in {h["_source"]["customer_id"] for h in largest}, (top, largest)
+    amounts = [row["1"] for row in top]
+    assert 0 < len(top) <= 10 and amounts == sorted(amounts, reverse=True)
 
 
 def test_provisioned_objects_are_valid_against_the_upstream_crds(fed, kube):
@@ -118,7 +230,7 @@ def test_provisioned_objects_are_valid_against_the_upstream_crds(fed, kube):
     for mode in ("sidecar", "operator"):
         pipeline.spec["monitoring"]["grafana"]["mode"] = mode
         items = build_grafana(pipeline, content)
-        assert len(items) == (2 if mode == "sidecar" else 9)
+        assert len(items) == (2 if mode == "sidecar" else 10)
         assert kube.dry_run(items) == len(items)
 
 

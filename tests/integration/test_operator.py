@@ -25,7 +25,7 @@ CRD_FILE = ROOT / "crds" / "fraudpipeline.dev_fraudpipelines.yaml"
 GROUP, VERSION = "fraudpipeline.dev", "v1alpha1"
 RESYNC_SECONDS = 2
 WAIT_SECONDS = 30
-DATASOURCES = ("prometheus", "alerts", "kpis", "outcomes")  # `<pipeline>-ds-<what>`
+DATASOURCES = ("prometheus", "alerts", "kpis", "outcomes", "accounts")  # `<pipeline>-ds-<what>`
 CHILD_PLURALS = {
     ("kafka.strimzi.io", "v1", "kafkatopics"): "KafkaTopic",
     ("sparkoperator.k8s.io", "v1beta2", "sparkapplications"): "SparkApplication",

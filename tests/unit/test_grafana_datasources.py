@@ -50,7 +50,13 @@ def test_datasources_follow_the_elasticsearch_sink():
     p = pipeline()
     p.spec["sinks"]["elasticsearch"]["indexPrefix"] = "cards"
     made = datasources(p)
-    assert list(made) == [grafana.PROMETHEUS, grafana.ALERTS, grafana.KPIS, grafana.OUTCOMES]
+    assert list(made) == [
+        grafana.PROMETHEUS,
+        grafana.ALERTS,
+        grafana.KPIS,
+        grafana.OUTCOMES,
+        grafana.ACCOUNTS,
+    ]
     assert made[grafana.PROMETHEUS]["url"] == "http://prometheus-operated.monitoring.svc:9090"
     indices = {
         uid: (d["jsonData"]["index"], d["jsonData"]["timeField"])
@@ -60,6 +66,7 @@ def test_datasources_follow_the_elasticsearch_sink():
     assert indices[grafana.ALERTS] == ("cards-alerts", "detection_time")
     assert indices[grafana.KPIS] == ("cards-kpis", "minute")
     assert indices[grafana.OUTCOMES] == ("cards-outcomes", "minute")
+    assert indices[grafana.ACCOUNTS] == ("cards-accounts", "last_seen")
     # The example's bare Service name is resolved in the pipeline's namespace, as the job does.
     job_url = config.render_job_config(p.name, p.namespace, p.spec)["elasticsearch"]["url"]
     assert job_url == "http://fraud-es-es-http:9200"
@@ -164,7 +171,7 @@ def test_two_pipelines_in_one_namespace_do_not_collide(mode):
             uids = {m["spec"]["uid"] for m in items if "datasource" in m["spec"]}
         names = {s["name"] for s in sources} | {b["title"] for b in boards}
         uids |= {b["uid"] for b in boards}
-        assert len(uids) == len(sources) + len(boards) == 8
+        assert len(uids) == len(sources) + len(boards) == 9
         return uids, names, files
 
     first, second = (grafana_side(items) for items in made)
@@ -184,8 +191,38 @@ def test_every_dashboard_points_at_its_pipelines_datasources(mode):
         found = references(board)
         assert len(found) == len(references(template)) > 0
         for reference in found:
-            assert types[reference["uid"]] == reference["type"], reference
+            if reference["type"] != "__expr__":  # Grafana's expressions: the same everywhere
+                assert types[reference["uid"]] == reference["type"], reference
         assert board["panels"][0]["title"] == template["panels"][0]["title"]
+
+
+def test_a_pipelines_dashboards_open_on_its_own_data():
+    """Its Prometheus panels on its namespace and pipeline (the variables' current value), its
+    Elasticsearch panels on its own documents (pipeline and namespace fields)."""
+    p = pipeline()
+    for template in CONTENT.dashboards.values():
+        board = grafana.build_dashboard(p.name, p.namespace, template)
+        variables = {v["name"]: v for v in board.get("templating", {}).get("list", [])}
+        if template["uid"] != "fraud-operator":
+            assert set(variables) == {"namespace", "pipeline"}
+        for name, value in (("namespace", "fraud"), ("pipeline", "payments")):
+            if name in variables:
+                assert variables[name]["current"]["value"] == [value]
+                assert variables[name]["options"][0]["value"] == value
+                # the template itself still opens on every pipeline
+                original = next(v for v in template["templating"]["list"] if v["name"] == name)
+                assert not original.get("current", {}).get("value")
+        for panel, original in zip(board["panels"], template["panels"], strict=True):
+            for target, before in zip(panel["targets"], original["targets"], strict=True):
+                if "expression" in target:
+                    assert target == before
+                    continue
+                if panel["datasource"]["type"] != "elasticsearch":
+                    assert target["expr"] == before["expr"]
+                    continue
+                own = 'namespace:"fraud" AND pipeline:"payments"'
+                query = before["query"]
+                assert target["query"] == (own if query == "*" else f"{own} AND ({query})")
 
 
 def test_sidecar_credentials_are_grafana_environment_placeholders():
@@ -224,6 +261,7 @@ def test_operator_mode_takes_the_credentials_from_the_pipelines_secret():
         "payments-ds-alerts",
         "payments-ds-kpis",
         "payments-ds-outcomes",
+        "payments-ds-accounts",
     }
     schema = grafana_operator_schema("grafanadatasources")
     for obj in objects.values():
