@@ -47,17 +47,7 @@ def simulate_features(settings: dict, days: int):
         if event.kind != "transaction":
             continue
         record, _ = parse_transaction(event.payload.encode(), TRAINING_KEY)
-        txn = Txn(
-            record["transaction_id"],
-            record["event_time"].timestamp(),
-            record["amount"],
-            record["merchant_category"],
-            record["latitude"],
-            record["longitude"],
-            record["region"],
-            record["channel"],
-            record["device_id"],
-        )
+        txn = Txn.from_record(record, record["event_time"].timestamp())
         card = cards.setdefault(record["card_token"], CardState())
         features = card_features(card, txn)
         card.observe(txn, DEFAULT_RULES)

@@ -134,20 +134,6 @@ class DetectSettings:
         return longest_window_seconds(self.rules)
 
 
-def _txn(record: dict[str, Any]) -> Txn:
-    return Txn(
-        record["transaction_id"],
-        record["event_ms"] / 1000,
-        record["amount"],
-        record["merchant_category"],
-        record["latitude"],
-        record["longitude"],
-        record["region"],
-        record["channel"],
-        record["device_id"],
-    )
-
-
 def _late_letter(record: dict[str, Any], latest_ms: int, settings: DetectSettings) -> tuple:
     """A dead-letter row for a transaction older than the account's watermark."""
     event = {name: record[name] for name in RECORD_FIELDS[:14]}
@@ -206,7 +192,7 @@ def detect(
             rows.append(_late_letter(record, account.latest_ms, settings))
             continue
         card = account.cards.setdefault(record["card_token"], CardState())
-        txn = _txn(record)
+        txn = Txn.from_record(record, record["event_ms"] / 1000)
         features = None
         if settings.with_features:
             features = array("d", card_features(card, txn)).tobytes()

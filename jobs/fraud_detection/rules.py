@@ -36,6 +36,21 @@ class Txn:
     channel: str = "pos"
     device_id: str | None = None
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any], time: float) -> Txn:
+        """The rules' view of a parsed transaction record (fraud_detection.events) at `time`."""
+        return cls(
+            record["transaction_id"],
+            time,
+            record["amount"],
+            record["merchant_category"],
+            record["latitude"],
+            record["longitude"],
+            record["region"],
+            record["channel"],
+            record["device_id"],
+        )
+
     def as_list(self) -> list:
         return [self.transaction_id, self.time, self.amount, self.category, self.latitude,
                 self.longitude, self.region, self.channel, self.device_id]  # fmt: skip
