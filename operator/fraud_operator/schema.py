@@ -286,7 +286,9 @@ def spec_schema() -> dict:
                         pattern=DURATION_PATTERN,
                     ),
                     "watermarkDelay": string(
-                        "How late events may arrive, for example '10 minutes'.",
+                        "How far behind its account's latest transaction a transaction may arrive "
+                        "and still be evaluated, for example '10 minutes'; later ones go to the "
+                        "dead-letter topic as late_event.",
                         "10 minutes",
                         pattern=DURATION_PATTERN,
                     ),
