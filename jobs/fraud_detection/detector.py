@@ -3,8 +3,9 @@
 The detection query groups transactions and their labels by account (`customer_id`) and runs
 `detect` on each account's new input with the account's state (`AccountState`: its cards'
 recent history, running totals, and what was decided about transactions not labelled yet).
-`detect` is pure: the same input in the same order gives the same rows whatever the
-micro-batch boundaries. `detect_for_accounts` wraps it for applyInPandasWithState;
+`detect` is pure: it sorts each batch's transactions by event time, so in-order input gives the
+same rows whatever the micro-batch boundaries. `detect_for_accounts` wraps it for
+applyInPandasWithState;
 `score_batches` then scores the model's features in bulk.
 
 Every output row has OUTPUT_SCHEMA, `kind` saying what it is:
@@ -77,6 +78,7 @@ CARD_TTL_MS = 30 * 86_400_000
 # most this many transactions per account; a label arriving later counts as `unknown`.
 UNLABELLED_TTL_MS = 7 * 86_400_000
 UNLABELLED_KEPT = 50
+WAITING_KEPT = 100  # labels ahead of their transaction; more are counted `unknown`
 
 
 @dataclass
@@ -134,16 +136,11 @@ class DetectSettings:
         return longest_window_seconds(self.rules)
 
 
-def _late_letter(record: dict[str, Any], latest_ms: int, settings: DetectSettings) -> tuple:
-    """A dead-letter row for a transaction older than the account's watermark."""
+def _letter(record: dict[str, Any], rejection: Rejection, settings: DetectSettings) -> tuple:
+    """A dead-letter row for an accepted transaction the account cannot evaluate; its payload is
+    the tokenised transaction."""
     event = {name: record[name] for name in RECORD_FIELDS[:14]}
     event["event_time"] = rfc3339(datetime.fromtimestamp(event.pop("event_ms") / 1000, UTC))
-    watermark = rfc3339(datetime.fromtimestamp((latest_ms - settings.lateness_ms) / 1000, UTC))
-    rejection = Rejection(
-        "late_event",
-        f"event_time {event['event_time']} is before the account's watermark {watermark} "
-        f"(latest event minus watermarkDelay): it can no longer be evaluated in order",
-    )
     letter = dead_letter(
         json.dumps(event).encode(),
         rejection,
@@ -153,8 +150,25 @@ def _late_letter(record: dict[str, Any], latest_ms: int, settings: DetectSetting
         datetime.now(UTC),
         settings.key,
     )
-    return ("dead_letter", record["event_ms"], record["kafka_ms"], "late_event", 0.0, None,
+    return ("dead_letter", record["event_ms"], record["kafka_ms"], rejection.reason, 0.0, None,
             json.dumps(letter))  # fmt: skip
+
+
+def _late(record: dict[str, Any], latest_ms: int, settings: DetectSettings) -> Rejection:
+    watermark = rfc3339(datetime.fromtimestamp((latest_ms - settings.lateness_ms) / 1000, UTC))
+    event_time = rfc3339(datetime.fromtimestamp(record["event_ms"] / 1000, UTC))
+    return Rejection(
+        "late_event",
+        f"event_time {event_time} is before the account's watermark {watermark} "
+        f"(latest event minus watermarkDelay): it can no longer be evaluated in order",
+    )
+
+
+def _seen(account: AccountState, card: CardState, transaction_id: str) -> bool:
+    """Whether the account has already evaluated this transaction (a duplicate delivery)."""
+    return transaction_id in account.unlabelled or any(
+        past.transaction_id == transaction_id for past in card.recent
+    )
 
 
 def _alert_row(hit, record: dict[str, Any]) -> tuple:
@@ -189,9 +203,13 @@ def detect(
     keep_seconds = settings.keep_seconds
     for record in sorted(records, key=lambda r: (r["event_ms"], r["transaction_id"])):
         if record["event_ms"] < account.latest_ms - settings.lateness_ms:
-            rows.append(_late_letter(record, account.latest_ms, settings))
+            rows.append(_letter(record, _late(record, account.latest_ms, settings), settings))
             continue
         card = account.cards.setdefault(record["card_token"], CardState())
+        if _seen(account, card, record["transaction_id"]):
+            duplicate = Rejection("duplicate_transaction", "this transaction_id was evaluated")
+            rows.append(_letter(record, duplicate, settings))
+            continue
         txn = Txn.from_record(record, record["event_ms"] / 1000)
         features = None
         if settings.with_features:
@@ -230,7 +248,7 @@ def _join_labels(account: AccountState, labels: list[list]) -> list[tuple]:
     for label in labels:
         transaction_id, event_ms, is_fraud, scenario, kafka_ms = label
         entry = account.unlabelled.pop(transaction_id, None)
-        if entry is None and event_ms > account.latest_ms:
+        if entry is None and event_ms > account.latest_ms and len(account.waiting) < WAITING_KEPT:
             account.waiting.append(label)
             continue
         rules, features = (sorted(set(entry[1])), entry[2]) if entry else ([], None)
@@ -309,7 +327,8 @@ def detect_for_accounts(settings: DetectSettings, labels_topic: str | None):
         if records or labels:
             account = AccountState.from_json(state.get[0]) if state.exists else AccountState()
             rows += detect(account, records, settings, labels)
-            rows.append(account_row(key[0], account))
+            if account.transactions:
+                rows.append(account_row(key[0], account))
             state.update((account.to_json(),))
         if rows:
             yield pd.DataFrame.from_records(rows, columns=OUTPUT_COLUMNS)

@@ -13,9 +13,11 @@ from typing import Any
 import fastjsonschema
 
 from fraud_detection.alerts import rfc3339
-from fraud_detection.tokens import card_token, redact_card_numbers
+from fraud_detection.tokens import card_token, redact_card_numbers, redact_card_numbers_in_bytes
 from fraud_events import SCHEMA_VERSION, load_schema, luhn_valid, problems
 
+# The largest amount the job accepts: sums of amounts stay finite far beyond any real volume.
+MAX_AMOUNT = 1e12
 # Columns of a valid transaction after tokenisation (the card number is gone).
 TRANSACTION_FIELDS = (
     "transaction_id",
@@ -47,14 +49,15 @@ def _reject_constant(token: str) -> float:
     raise ValueError(f"{token} is not valid JSON")
 
 
-def decode_payload(raw: bytes | None) -> str:
-    """The payload as text: UTF-8 when it is, base64 otherwise."""
+def redacted_payload(raw: bytes | None, key: bytes) -> str:
+    """The payload as text, card-like digit runs tokenised: UTF-8 when it is, base64 (of the
+    redacted bytes) otherwise."""
     if raw is None:
         return ""
     try:
-        return raw.decode("utf-8")
+        return redact_card_numbers(raw.decode("utf-8"), key)
     except UnicodeDecodeError:
-        return base64.b64encode(raw).decode("ascii")
+        return base64.b64encode(redact_card_numbers_in_bytes(raw, key)).decode("ascii")
 
 
 def parse_event_time(text: str) -> datetime:
@@ -113,7 +116,19 @@ def decode_event(raw: bytes | None) -> tuple[dict[str, Any] | None, Rejection | 
         return None, Rejection(
             "not_an_object", f"expected a JSON object, got {type(event).__name__}"
         )
+    if "\\u" in text and _has_lone_surrogate(event):
+        return None, Rejection("invalid_json", "a string holds a lone UTF-16 surrogate escape")
     return event, None
+
+
+def _has_lone_surrogate(event: dict[str, Any]) -> bool:
+    """Whether a \\uD800-\\uDFFF escape without its pair made a string that is not Unicode
+    text (it would break every encoder downstream)."""
+    try:
+        json.dumps(event, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def parse_transaction(
@@ -138,9 +153,12 @@ def transaction_record(
         event_time = parse_event_time(event["event_time"])
     except ValueError as error:
         return None, Rejection("invalid_event_time", str(error)[:200])
-    amount = float(event["amount"])
-    if not math.isfinite(amount) or amount <= 0:
-        return None, Rejection("schema_violation", "amount: must be a finite number > 0")
+    try:
+        amount = float(event["amount"])
+    except OverflowError:
+        amount = math.inf
+    if not 0 < amount <= MAX_AMOUNT:
+        return None, Rejection("schema_violation", f"amount: must be > 0 and <= {MAX_AMOUNT:g}")
     record = {name: event.get(name) for name in TRANSACTION_FIELDS}
     record.update(
         event_time=event_time,
@@ -164,10 +182,10 @@ def dead_letter(
     """The dead-letter document of a rejected message (card numbers in it tokenised)."""
     return {
         "reason": rejection.reason,
-        "error": rejection.error,
+        "error": redact_card_numbers(rejection.error, key),
         "source_topic": source_topic,
         "partition": partition,
         "offset": offset,
-        "payload": redact_card_numbers(decode_payload(raw), key),
+        "payload": redacted_payload(raw, key),
         "detection_time": rfc3339(detection_time),
     }

@@ -87,6 +87,12 @@ BAD_INPUTS = {
     "extra field": (encode(transaction(is_fraud=True)), "schema_violation"),
     "empty transaction id": (encode(transaction(transaction_id="")), "schema_violation"),
     "infinite amount": (encode(transaction()).replace(b"12.5", b"1e999"), "schema_violation"),
+    "amount of 400 digits": (
+        encode(transaction()).replace(b"12.5", b"1" + b"0" * 400),
+        "schema_violation",
+    ),
+    "amount too large to sum": (encode(transaction(amount=1e300)), "schema_violation"),
+    "lone surrogate in an id": (encode(transaction(terminal_id="t-\ud800")), "invalid_json"),
 }
 
 

@@ -6,8 +6,10 @@ import hashlib
 import hmac
 import re
 
-# Runs of 12 to 19 digits, optionally split by single spaces or dashes: anything card-like.
-_CARD_LIKE = re.compile(r"(?<!\d)\d(?:[ -]?\d){11,18}(?!\d)")
+# Runs of 12 or more digits, optionally split by single spaces or dashes: anything card-like,
+# a card number with more digits glued to it (an expiry date) included.
+_CARD_LIKE = re.compile(r"(?<!\d)\d(?:[ -]?\d){11,}(?!\d)")
+_CARD_LIKE_BYTES = re.compile(rb"(?<!\d)\d(?:[ -]?\d){11,}(?!\d)")
 
 
 def card_token(card_number: str, key: bytes) -> str:
@@ -19,3 +21,10 @@ def card_token(card_number: str, key: bytes) -> str:
 def redact_card_numbers(text: str, key: bytes) -> str:
     """`text` with every card-like digit run replaced by its token."""
     return _CARD_LIKE.sub(lambda match: card_token(re.sub(r"\D", "", match.group()), key), text)
+
+
+def redact_card_numbers_in_bytes(raw: bytes, key: bytes) -> bytes:
+    """`raw` (any encoding) with every card-like run of ASCII digits replaced by its token."""
+    return _CARD_LIKE_BYTES.sub(
+        lambda match: card_token(re.sub(rb"\D", b"", match.group()).decode(), key).encode(), raw
+    )

@@ -158,3 +158,22 @@ def test_a_label_with_an_impossible_date_is_rejected_not_raised():
     label["event_time"] = label["label_time"] = "2026-02-03T08:15:02.123Z"
     record, rejection = parse_label(label)
     assert rejection is None and record["event_ms"] > 0
+
+
+def test_a_duplicate_delivery_is_a_dead_letter_not_a_second_transaction():
+    account = AccountState()
+    detect(account, [record(1, 0), record(2, 1)], SETTINGS)
+    rows = detect(account, [record(2, 1), record(3, 2)], SETTINGS)
+    assert kinds(rows) == ["dead_letter", "transaction"]
+    assert json.loads(rows[0][-1])["reason"] == "duplicate_transaction"
+    assert account.transactions == 3
+
+
+def test_labels_ahead_of_their_transaction_wait_in_bounded_numbers():
+    from fraud_detection.detector import WAITING_KEPT
+
+    account = AccountState()
+    future = [label(100 + n, 60 * 24 * 365, False) for n in range(WAITING_KEPT + 5)]
+    rows = detect(account, [record(1, 0)], SETTINGS, future)
+    assert len(account.waiting) == WAITING_KEPT
+    assert [json.loads(row[-1])[3] for row in rows if row[0] == "label"] == [False] * 5

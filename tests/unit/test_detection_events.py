@@ -53,3 +53,20 @@ def test_a_dead_letter_keeps_non_utf8_payloads_as_base64():
     letter = dead_letter(raw, rejection, "t", 0, 7, datetime(2026, 1, 1, tzinfo=UTC), KEY)
     assert base64.b64decode(letter["payload"]) == raw
     assert letter["detection_time"] == "2026-01-01T00:00:00.000Z"
+
+
+def test_dead_letters_carry_no_card_number_whatever_the_encoding_or_length():
+    from fraud_detection.events import Rejection
+
+    key = b"k" * 16
+    latin1 = encode(transaction(merchant_id="caf")).replace(b'"caf"', b'"caf\xe9"')
+    with_expiry = encode(transaction(card_number=CARD + "1226"))
+    error = Rejection("invalid_label", f"data must not contain {{'{CARD}'}} properties")
+    for raw, rejection in ((latin1, None), (with_expiry, None), (b"{}", error)):
+        if rejection is None:
+            record, rejection = parse_transaction(raw, key)
+            assert record is None
+        letter = dead_letter(raw, rejection, "tx", 0, 1, datetime.now(UTC), key)
+        text = json.dumps(letter)
+        decoded = base64.b64decode(letter["payload"]) if rejection.reason == "not_utf8" else b""
+        assert CARD not in text and CARD.encode() not in decoded, letter
