@@ -47,6 +47,7 @@ bench: deps ## benchmarks: JSON in bench/results, a summary on stdout
 	$(PY) bench/testbed.py
 	$(PY) bench/simulator.py
 	$(PY) bench/detection.py
+	$(PY) bench/spark_state.py
 	$(PY) bench/operator_scale.py
 
 dashboards: venv ## regenerate grafana/dashboards/*.json from grafana/fraud_dashboards

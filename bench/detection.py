@@ -6,7 +6,8 @@ Writes bench/results/detection.json and prints a summary. Steps, each bounded in
 3. throughput: the job (every rule and the model on, local[2]) processes the whole topic
    with an availableNow trigger in micro-batches of THROUGHPUT_BATCH records; sustained rate =
    records / batch time over the batches after the first (which also pays for the start-up),
-   and the overall rate = records / wall time from start to end;
+   and the overall rate = records / wall time from start to end; then the same with every rule
+   and the model off (the cost of the query without the detection logic);
 4. latency: a fresh run with a 1-second processing-time trigger while a producer sends at half
    the measured throughput; event-to-alert latency = Kafka timestamp of the alert minus Kafka
    timestamp of the triggering transaction, p50 and p99;
@@ -30,7 +31,7 @@ import numpy as np
 from confluent_kafka import Consumer, Producer
 
 import fraud_simulator
-from fraud_detection.config import parse_config
+from fraud_detection.config import DEFAULT_RULES, parse_config
 from fraud_detection.harness import create_topics, job_document, produce
 from fraud_detection.metrics import JobMetrics
 from fraud_detection.runner import start_job
@@ -73,9 +74,20 @@ def raw_consume_rate(bootstrap: str, topic: str, expected: int) -> float:
     return seen / elapsed if elapsed else 0.0
 
 
-def job_config(bootstrap: str, workdir: Path, topic: str, trigger: str = "1 second"):
+# Every rule and the model off: what the query costs without the detection logic.
+NO_DETECTION = {
+    "rules": {rule: {"enabled": False} for rule in DEFAULT_RULES},
+    "model": {"enabled": False},
+}
+
+
+def job_config(
+    bootstrap: str, workdir: Path, topic: str, trigger: str = "1 second", detection=None
+):
     pipeline = f"bench{uuid.uuid4().hex[:6]}"
-    document = job_document(pipeline, bootstrap, workdir / pipeline, metrics_port=0)
+    document = job_document(
+        pipeline, bootstrap, workdir / pipeline, metrics_port=0, detection=detection
+    )
     document["kafka"]["topics"]["transactions"] = topic
     document["detection"]["triggerInterval"] = trigger
     outputs = [name for key, name in document["kafka"]["topics"].items() if key != "transactions"]
@@ -83,8 +95,10 @@ def job_config(bootstrap: str, workdir: Path, topic: str, trigger: str = "1 seco
     return parse_config(document)
 
 
-def measure_throughput(spark, bootstrap: str, workdir: Path, topic: str, count: int) -> dict:
-    config = job_config(bootstrap, workdir, topic)
+def measure_throughput(
+    spark, bootstrap: str, workdir: Path, topic: str, count: int, detection=None
+) -> dict:
+    config = job_config(bootstrap, workdir, topic, detection=detection)
     began = time.monotonic()
     queries, listener = start_job(
         spark, config, JobMetrics(), {"availableNow": True}, THROUGHPUT_BATCH
@@ -243,6 +257,10 @@ def main() -> int:
                 throughput["transactions_per_second"] / ceiling, 4
             )
             results["throughput"] = throughput
+            floor = measure_throughput(
+                spark, bootstrap, workdir, topic, len(messages), NO_DETECTION
+            )
+            results["throughput_rules_and_model_off"] = floor
             half = throughput["transactions_per_second"] / 2
             later = simulated_payloads(3, datetime(2026, 5, 4, tzinfo=UTC))
             results["latency_micro_batch"] = measure_latency(spark, bootstrap, workdir, half, later)
