@@ -5,8 +5,7 @@ The detection query groups transactions and their labels by account (`customer_i
 recent history, running totals, and what was decided about transactions not labelled yet).
 `detect` is pure: it sorts each batch's transactions by event time, so in-order input gives the
 same rows whatever the micro-batch boundaries. `detect_for_accounts` wraps it for
-applyInPandasWithState;
-`score_batches` then scores the model's features in bulk.
+applyInPandasWithState; `score_batches` then scores the model's features in bulk.
 
 Every output row has OUTPUT_SCHEMA, `kind` saying what it is:
 - `transaction`: one per accepted transaction (`dimension` = merchant category, `features`);
@@ -171,19 +170,29 @@ def _seen(account: AccountState, card: CardState, transaction_id: str) -> bool:
     )
 
 
-def _alert_row(hit, record: dict[str, Any]) -> tuple:
+def alert_row(
+    rule: str,
+    score: float,
+    explanation: dict[str, Any],
+    transaction_ids: list[str],
+    context: list[str],
+    event_ms: int,
+    kafka_ms: int,
+) -> tuple:
+    """An `alert` row; `context` is [transaction id, card token, customer id, terminal id] of
+    the transaction that triggered it."""
+    _, card_token, customer_id, terminal_id = context
     document = {
-        "alert_id": alert_id(hit.rule, hit.transaction_ids),
-        "rule": hit.rule,
-        "score": hit.score,
-        "explanation": hit.explanation,
-        "transaction_ids": list(hit.transaction_ids),
-        "card_token": record["card_token"],
-        "customer_id": record["customer_id"],
-        "terminal_id": record["terminal_id"],
+        "alert_id": alert_id(rule, transaction_ids),
+        "rule": rule,
+        "score": score,
+        "explanation": explanation,
+        "transaction_ids": list(transaction_ids),
+        "card_token": card_token,
+        "customer_id": customer_id,
+        "terminal_id": terminal_id,
     }
-    return ("alert", record["event_ms"], record["kafka_ms"], hit.rule, hit.score, None,
-            json.dumps(document, sort_keys=True))  # fmt: skip
+    return ("alert", event_ms, kafka_ms, rule, score, None, json.dumps(document, sort_keys=True))
 
 
 def detect(
@@ -215,13 +224,23 @@ def detect(
         if settings.with_features:
             features = array("d", card_features(card, txn)).tobytes()
         hits = card.observe(txn, settings.rules, keep_seconds)
-        context = json.dumps(
-            [record["transaction_id"], record["card_token"], record["customer_id"],
-             record["terminal_id"]]
-        )  # fmt: skip
+        context = [record["transaction_id"], record["card_token"], record["customer_id"],
+                   record["terminal_id"]]  # fmt: skip
         rows.append(("transaction", record["event_ms"], record["kafka_ms"],
-                     record["merchant_category"], record["amount"], features, context))  # fmt: skip
-        rows.extend(_alert_row(hit, record) for hit in hits)
+                     record["merchant_category"], record["amount"], features,
+                     json.dumps(context)))  # fmt: skip
+        for hit in hits:
+            rows.append(
+                alert_row(
+                    hit.rule,
+                    hit.score,
+                    hit.explanation,
+                    hit.transaction_ids,
+                    context,
+                    record["event_ms"],
+                    record["kafka_ms"],
+                )
+            )
         account.unlabelled[record["transaction_id"]] = [
             record["event_ms"], [], base64.b64encode(features).decode() if features else None
         ]  # fmt: skip
@@ -351,26 +370,17 @@ def model_alerts(frame: pd.DataFrame, classifier, threshold: float) -> list[tupl
     alerts = []
     for index in np.flatnonzero(scores >= threshold):
         row = transactions.iloc[index]
-        transaction_id, card_token, customer_id, terminal_id = json.loads(row["payload"])
-        score = round(float(scores[index]), 4)
-        document = {
-            "alert_id": alert_id(MODEL_RULE, [transaction_id]),
-            "rule": MODEL_RULE,
-            "score": score,
-            "explanation": {
-                "threshold": threshold,
-                "features": {
-                    name: round(float(value), 4)
-                    for name, value in zip(FEATURES, features[index], strict=True)
-                },
+        context = json.loads(row["payload"])
+        explanation = {
+            "threshold": threshold,
+            "features": {
+                name: round(float(value), 4)
+                for name, value in zip(FEATURES, features[index], strict=True)
             },
-            "transaction_ids": [transaction_id],
-            "card_token": card_token,
-            "customer_id": customer_id,
-            "terminal_id": terminal_id,
         }
-        alerts.append(("alert", int(row["event_ms"]), int(row["kafka_ms"]), MODEL_RULE, score,
-                       None, json.dumps(document, sort_keys=True)))  # fmt: skip
+        score = round(float(scores[index]), 4)
+        alerts.append(alert_row(MODEL_RULE, score, explanation, [context[0]], context,
+                                int(row["event_ms"]), int(row["kafka_ms"])))  # fmt: skip
     return alerts
 
 

@@ -46,13 +46,13 @@ class DetectionJob:
     sinks: Sinks
     max_offsets_per_trigger: int = MAX_OFFSETS_PER_TRIGGER
 
-    def read(self, topics: str, starting_offsets: str = "earliest") -> DataFrame:
+    def read(self, topics: str) -> DataFrame:
         """Kafka records of `topics` (comma-separated)."""
         return (
             self.spark.readStream.format("kafka")
             .option("kafka.bootstrap.servers", self.config.bootstrap_servers)
             .option("subscribe", topics)
-            .option("startingOffsets", starting_offsets)
+            .option("startingOffsets", "earliest")
             .option("maxOffsetsPerTrigger", self.max_offsets_per_trigger)
             .option("failOnDataLoss", "false")
             .load()

@@ -106,23 +106,30 @@ class Sinks:
             self.metrics.alerts.labels(row.dimension).inc()
             self.metrics.latency.observe(max(0.0, written - row.kafka_ms / 1000))
 
+    def _per_minute(self, row, batch_id: int, fields: dict) -> tuple[str, dict]:
+        """(id, document) of one micro-batch's total for a minute and dimension; the id holds
+        the batch id, so a replayed batch overwrites its own documents (dashboards sum them)."""
+        minute = _minute(row.minute)
+        document = {
+            **self.origin,
+            "minute": minute,
+            **fields,
+            "transactions": row.transactions,
+            "batch_id": batch_id,
+        }
+        return f"{minute}|{row.dimension}|{batch_id}", document
+
     def write_kpis(self, totals: list, batch_id: int) -> None:
-        """Per minute and category: Prometheus counters, and Elasticsearch documents whose id
-        includes the batch id (a replayed batch overwrites its own; dashboards sum them)."""
+        """Per minute and category: Prometheus counters and Elasticsearch documents."""
         documents = []
         for row in totals:
             self.metrics.transactions.labels(row.dimension).inc(row.transactions)
             self.metrics.amount.labels(row.dimension).inc(row.amount_total)
-            minute = _minute(row.minute)
-            document = {
-                **self.origin,
-                "minute": minute,
+            fields = {
                 "merchant_category": row.dimension,
-                "transactions": row.transactions,
                 "amount_total": round(row.amount_total, 2),
-                "batch_id": batch_id,
             }
-            documents.append((f"{minute}|{row.dimension}|{batch_id}", document))
+            documents.append(self._per_minute(row, batch_id, fields))
         self._index("kpis", documents)
 
     def write_outcomes(self, totals: list, batch_id: int) -> None:
@@ -131,17 +138,8 @@ class Sinks:
         for row in totals:
             rule, outcome, scenario = row.dimension.split("|")
             self.metrics.outcomes.labels(rule, outcome, scenario).inc(row.transactions)
-            minute = _minute(row.minute)
-            document = {
-                **self.origin,
-                "minute": minute,
-                "rule": rule,
-                "outcome": outcome,
-                "scenario": scenario,
-                "transactions": row.transactions,
-                "batch_id": batch_id,
-            }
-            documents.append((f"{minute}|{row.dimension}|{batch_id}", document))
+            fields = {"rule": rule, "outcome": outcome, "scenario": scenario}
+            documents.append(self._per_minute(row, batch_id, fields))
         self._index("outcomes", documents)
 
     def write_detection(self, batch: DataFrame, batch_id: int) -> None:

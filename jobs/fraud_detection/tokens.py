@@ -8,8 +8,9 @@ import re
 
 # Runs of 12 or more digits, optionally split by single spaces or dashes: anything card-like,
 # a card number with more digits glued to it (an expiry date) included.
-_CARD_LIKE = re.compile(r"(?<!\d)\d(?:[ -]?\d){11,}(?!\d)")
-_CARD_LIKE_BYTES = re.compile(rb"(?<!\d)\d(?:[ -]?\d){11,}(?!\d)")
+_CARD_LIKE_PATTERN = r"(?<!\d)\d(?:[ -]?\d){11,}(?!\d)"
+_CARD_LIKE = re.compile(_CARD_LIKE_PATTERN)
+_CARD_LIKE_BYTES = re.compile(_CARD_LIKE_PATTERN.encode())
 
 
 def card_token(card_number: str, key: bytes) -> str:
