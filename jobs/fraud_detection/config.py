@@ -27,6 +27,7 @@ DEFAULT_MODEL = {
     "uri": "local:///opt/fraudpipeline/models/default",
     "scoreThreshold": 0.8,
 }
+STATE_BUCKETS = 256
 _DURATION = re.compile(r"^\s*(\d+)\s*(millisecond|second|minute|hour|day)s?\s*$")
 _SECONDS = {"millisecond": 0.001, "second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
@@ -47,6 +48,7 @@ def duration_seconds(text: str) -> float:
 class DetectionSettings:
     trigger_interval: str = "5 seconds"
     watermark_delay: str = "10 minutes"
+    state_buckets: int = STATE_BUCKETS
     rules: dict[str, dict[str, Any]] = field(default_factory=lambda: _merge({}, DEFAULT_RULES))
     model: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_MODEL))
 
@@ -96,11 +98,15 @@ def parse_config(document: dict) -> JobConfig:
     settings = DetectionSettings(
         trigger_interval=detection.get("triggerInterval", "5 seconds"),
         watermark_delay=detection.get("watermarkDelay", "10 minutes"),
+        state_buckets=detection.get("stateBuckets", STATE_BUCKETS),
         rules=_merge(detection.get("rules") or {}, DEFAULT_RULES),
         model={**DEFAULT_MODEL, **(detection.get("model") or {})},
     )
     duration_seconds(settings.trigger_interval)
     duration_seconds(settings.watermark_delay)
+    if not isinstance(settings.state_buckets, int) or settings.state_buckets < 1:
+        raise ConfigError(f"job.yaml: detection.stateBuckets must be a positive integer, got "
+                          f"{settings.state_buckets!r}")  # fmt: skip
     elasticsearch = document.get("elasticsearch") or {}
     return JobConfig(
         pipeline=_require(document, "pipeline", "name"),

@@ -1,35 +1,45 @@
-"""Per-account detection: rules, the model's features and the labels, account by account.
+"""Per-account detection: rules, the model and the labels, account by account.
 
-The detection query groups transactions and their labels by account (`customer_id`) and runs
-`detect` on each account's new input with the account's state (`AccountState`: its cards'
-recent history, running totals, and what was decided about transactions not labelled yet).
-`detect` is pure: it sorts each batch's transactions by event time, so in-order input gives the
-same rows whatever the micro-batch boundaries. `detect_for_accounts` wraps it for
-applyInPandasWithState; `score_batches` then scores the model's features in bulk.
+The detection query groups transactions and their labels by bucket of accounts
+(`detect_for_buckets`, applyInPandasWithState keyed by bucket, STATE_SCHEMA). For each account
+with new input, with the account's state (`AccountState`: its cards' recent history, running
+totals, and what was decided about transactions not labelled yet):
+1. `evaluate` runs the rules and computes the model's features of its new transactions, sorted
+   by event time, so in-order input gives the same rows whatever the micro-batch boundaries;
+2. the model scores all the bucket's new transactions in one call (`model_alerts`), and each
+   model alert is remembered with its transaction (`record_model_alert`);
+3. `settle` joins the account's new labels with what was decided about their transactions.
+`summarise` then turns the bucket's rows into the query's output.
 
-Every output row has OUTPUT_SCHEMA, `kind` saying what it is:
-- `transaction`: one per accepted transaction (`dimension` = merchant category, `features`);
-- `alert`: a rule's (or, after scoring, the model's) alert (`dimension` = rule, `payload` = the
-  alert document without detection time);
-- `label`: a label joined with its transaction (`features` to re-score, `payload` = [is_fraud,
-  scenario, rules that alerted]); scoring turns it into `outcome` rows (`dimension` =
-  `rule|outcome|scenario`, see outcomes.py);
+Rows of `evaluate` and `settle`: (kind, event_ms, kafka_ms, dimension, amount, features, payload):
+- `transaction`: one per accepted transaction (`dimension` = merchant category, `features` for
+  the model, `payload` = [transaction id, card token, customer id, terminal id]);
+- `alert`: a rule's or the model's alert (`dimension` = rule, `payload` = the alert document
+  without detection time);
+- `label`: a label joined with its transaction (`payload` = [is_fraud, scenario, rules that
+  alerted (`model` included), whether the transaction was known]);
 - `dead_letter`: rejected input, late transactions included (`dimension` = reason);
 - `account`: the account's running totals after the batch (`dimension` = customer id).
+
+The query's output rows (OUTPUT_SCHEMA) keep alerts, dead letters and accounts with `count` 1,
+and replace transactions and labels by per-minute totals: `transaction` (`dimension` = merchant
+category, `count`, `amount`) and `outcome` (`dimension` = `rule|outcome|scenario`, see
+outcomes.py).
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import warnings
 from array import array
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from fraud_detection.alerts import alert_id, rfc3339
@@ -64,11 +74,15 @@ RECORD_FIELDS = (
     "partition",
     "offset",
 )
-STATE_SCHEMA = "account string"
+# The state of a bucket of accounts (the hash of the account modulo detection.stateBuckets): a
+# JSON object of each of its accounts' AccountState JSON. Spark's Python state costs about half a
+# millisecond per key and micro-batch, whatever the key holds: a bucket of accounts pays it once.
+STATE_SCHEMA = "accounts string"
 OUTPUT_SCHEMA = (
-    "kind string, event_ms long, kafka_ms long, dimension string, amount double, "
-    "features binary, payload string"
+    "kind string, event_ms long, kafka_ms long, dimension string, amount double, count long, "
+    "payload string"
 )
+MINUTE_MS = 60_000
 OUTPUT_COLUMNS = tuple(part.split()[0] for part in OUTPUT_SCHEMA.split(", "))
 MODEL_RULE = "model"
 # A card unused this long (event time) is forgotten; the account keeps its totals.
@@ -89,12 +103,12 @@ class AccountState:
     amount_total: float = 0.0
     alerts: int = 0
     latest_ms: int = 0
-    # transaction id -> [event ms, rules that named it, base64 of its features] until labelled
+    # transaction id -> [event ms, rules (the model included) that named it] until labelled
     unlabelled: dict[str, list] = field(default_factory=dict)
     waiting: list[list] = field(default_factory=list)  # labels ahead of their transaction
 
     def to_json(self) -> str:
-        return json.dumps(
+        return orjson.dumps(
             [
                 {token: card.to_json() for token, card in self.cards.items()},
                 self.transactions,
@@ -103,13 +117,14 @@ class AccountState:
                 self.latest_ms,
                 self.unlabelled,
                 self.waiting,
-            ],
-            separators=(",", ":"),
-        )
+            ]
+        ).decode()
 
     @classmethod
     def from_json(cls, text: str) -> AccountState:
-        cards, transactions, amount_total, alerts, latest_ms, unlabelled, waiting = json.loads(text)
+        cards, transactions, amount_total, alerts, latest_ms, unlabelled, waiting = orjson.loads(
+            text
+        )
         return cls(
             {token: CardState.from_json(card) for token, card in cards.items()},
             transactions,
@@ -195,18 +210,14 @@ def alert_row(
     return ("alert", event_ms, kafka_ms, rule, score, None, json.dumps(document, sort_keys=True))
 
 
-def detect(
-    account: AccountState,
-    records: list[dict[str, Any]],
-    settings: DetectSettings,
-    labels: list[list] = (),
+def evaluate(
+    account: AccountState, records: list[dict[str, Any]], settings: DetectSettings
 ) -> list[tuple]:
-    """Output rows for an account's new transactions (in event-time order), then its new labels
-    (LABEL_FIELDS lists); updates `account`.
+    """Rows for an account's new transactions, in event-time order; updates `account`.
 
-    A transaction more than `lateness_ms` older than the account's latest is a dead letter. A
-    label is joined with what was decided about its transaction; one ahead of the account's
-    latest transaction waits for it.
+    A transaction more than `lateness_ms` older than the account's latest is a dead letter.
+    Each evaluated transaction is kept unlabelled with the rules that named it (see
+    `record_model_alert` for the model).
     """
     rows: list[tuple] = []
     keep_seconds = settings.keep_seconds
@@ -241,9 +252,7 @@ def detect(
                     record["kafka_ms"],
                 )
             )
-        account.unlabelled[record["transaction_id"]] = [
-            record["event_ms"], [], base64.b64encode(features).decode() if features else None
-        ]  # fmt: skip
+        account.unlabelled[record["transaction_id"]] = [record["event_ms"], []]
         for hit in hits:
             for transaction_id in hit.transaction_ids:
                 if transaction_id in account.unlabelled:
@@ -252,13 +261,37 @@ def detect(
         account.amount_total = round(account.amount_total + record["amount"], 2)
         account.alerts += len(hits)
         account.latest_ms = max(account.latest_ms, record["event_ms"])
-    rows.extend(_join_labels(account, [*account.waiting, *labels]))
+    return rows
+
+
+def record_model_alert(account: AccountState, transaction_id: str) -> None:
+    """Remember that the model alerted on one of the account's transactions."""
+    account.alerts += 1
+    if transaction_id in account.unlabelled:
+        account.unlabelled[transaction_id][1].append(MODEL_RULE)
+
+
+def settle(account: AccountState, labels: list[list]) -> list[tuple]:
+    """`label` rows for the account's new labels (LABEL_FIELDS lists) joined with what was
+    decided about their transaction (one ahead of the account's latest transaction waits for
+    it); then forgets idle cards and old unlabelled transactions."""
+    rows = _join_labels(account, [*account.waiting, *labels])
     horizon = account.latest_ms / 1000 - CARD_TTL_MS / 1000
     account.cards = {t: c for t, c in account.cards.items() if c.latest >= horizon}
     oldest = account.latest_ms - UNLABELLED_TTL_MS
     kept = [(tx, entry) for tx, entry in account.unlabelled.items() if entry[0] >= oldest]
     account.unlabelled = dict(kept[-UNLABELLED_KEPT:])
     return rows
+
+
+def detect(
+    account: AccountState,
+    records: list[dict[str, Any]],
+    settings: DetectSettings,
+    labels: list[list] = (),
+) -> list[tuple]:
+    """`evaluate` then `settle`: the rows of one account's new input, without the model."""
+    return evaluate(account, records, settings) + settle(account, labels)
 
 
 def _join_labels(account: AccountState, labels: list[list]) -> list[tuple]:
@@ -270,9 +303,8 @@ def _join_labels(account: AccountState, labels: list[list]) -> list[tuple]:
         if entry is None and event_ms > account.latest_ms and len(account.waiting) < WAITING_KEPT:
             account.waiting.append(label)
             continue
-        rules, features = (sorted(set(entry[1])), entry[2]) if entry else ([], None)
-        features = base64.b64decode(features) if features else None
-        rows.append(("label", event_ms, kafka_ms, scenario, float(is_fraud), features,
+        rules = sorted(set(entry[1])) if entry else []
+        rows.append(("label", event_ms, kafka_ms, scenario, float(is_fraud), None,
                      json.dumps([is_fraud, scenario, rules, entry is not None])))  # fmt: skip
     return rows
 
@@ -323,54 +355,74 @@ def parse_input(
     return "transaction", record
 
 
-def detect_for_accounts(settings: DetectSettings, labels_topic: str | None):
-    """The function for applyInPandasWithState, keyed by account: parses the account's Kafka
-    records (the key comes from the raw JSON; "" when there is none) and runs `detect`."""
+def detect_for_buckets(
+    settings: DetectSettings, labels_topic: str | None, model_folder: str, threshold: float
+):
+    """The function for applyInPandasWithState, keyed by a bucket of accounts (see STATE_SCHEMA):
+    parses each Kafka record of the bucket (its account comes from the raw JSON; "" when there
+    is none), runs `detect` for every account with new input and `summarise`s the rows. Only
+    those accounts' states are decoded; the others stay as they are."""
 
     def run(key: tuple, frames: Iterator[pd.DataFrame], state) -> Iterator[pd.DataFrame]:
         now = datetime.now(UTC)
-        records, labels, rows = [], [], []
+        inputs: dict[str, tuple[list, list]] = {}
+        rows: list[tuple] = []
         for frame in frames:
-            for value, meta in zip(frame["value"].tolist(), frame["meta"].tolist(), strict=True):
-                parsed = parse_input(key[0], value, meta, labels_topic, settings.key, now)
+            columns = (frame["account"].tolist(), frame["value"].tolist(), frame["meta"].tolist())
+            for account, value, meta in zip(*columns, strict=True):
+                parsed = parse_input(account, value, meta, labels_topic, settings.key, now)
                 if parsed is None:
                     continue
                 kind, found = parsed
-                if kind == "transaction":
-                    records.append(found)
-                elif kind == "label":
-                    labels.append(found)
-                else:
+                if kind == "dead_letter":
                     letter = json.dumps(found)
                     rows.append(("dead_letter", 0, 0, found["reason"], 0.0, None, letter))
-        if records or labels:
-            account = AccountState.from_json(state.get[0]) if state.exists else AccountState()
-            rows += detect(account, records, settings, labels)
-            if account.transactions:
-                rows.append(account_row(key[0], account))
-            state.update((account.to_json(),))
+                    continue
+                records, labels = inputs.setdefault(account, ([], []))
+                (records if kind == "transaction" else labels).append(found)
+        if inputs:
+            classifier = load_model(model_folder)[0] if model_folder else None
+            states = orjson.loads(state.get[0]) if state.exists else {}
+            accounts = {}
+            for account_id, (records, _) in inputs.items():
+                known = states.get(account_id)
+                account = AccountState.from_json(known) if known else AccountState()
+                accounts[account_id] = account
+                rows += evaluate(account, records, settings)
+            transactions = [row for row in rows if row[0] == "transaction"]
+            for alert in model_alerts(transactions, classifier, threshold):
+                alerted = json.loads(alert[6])
+                account = accounts[alerted["customer_id"]]
+                record_model_alert(account, alerted["transaction_ids"][0])
+                rows.append(alert)
+            for account_id, (_, labels) in inputs.items():
+                account = accounts[account_id]
+                rows += settle(account, labels)
+                if account.transactions:
+                    rows.append(account_row(account_id, account))
+                states[account_id] = account.to_json()
+            state.update((orjson.dumps(states).decode(),))
         if rows:
-            yield pd.DataFrame.from_records(rows, columns=OUTPUT_COLUMNS)
+            yield pd.DataFrame.from_records(summarise(rows), columns=OUTPUT_COLUMNS)
 
     return run
 
 
-def _features(frame: pd.DataFrame) -> np.ndarray:
-    values = np.frombuffer(b"".join(frame["features"]), dtype=np.float64)
-    return values.reshape(len(frame), len(FEATURES))
+def _features(rows: list[tuple]) -> np.ndarray:
+    values = np.frombuffer(b"".join(row[5] for row in rows), dtype=np.float64)
+    return values.reshape(len(rows), len(FEATURES))
 
 
-def model_alerts(frame: pd.DataFrame, classifier, threshold: float) -> list[tuple]:
+def model_alerts(transactions: list[tuple], classifier, threshold: float) -> list[tuple]:
     """An alert of rule `model` for every `transaction` row scoring at or above `threshold`."""
-    transactions = frame[frame["kind"] == "transaction"]
-    if transactions.empty or classifier is None:
+    if not transactions or classifier is None:
         return []
     features = _features(transactions)
     scores = fraud_scores(classifier, features)
     alerts = []
     for index in np.flatnonzero(scores >= threshold):
-        row = transactions.iloc[index]
-        context = json.loads(row["payload"])
+        _, event_ms, kafka_ms, _, _, _, payload = transactions[index]
+        context = json.loads(payload)
         explanation = {
             "threshold": threshold,
             "features": {
@@ -380,45 +432,37 @@ def model_alerts(frame: pd.DataFrame, classifier, threshold: float) -> list[tupl
         }
         score = round(float(scores[index]), 4)
         alerts.append(alert_row(MODEL_RULE, score, explanation, [context[0]], context,
-                                int(row["event_ms"]), int(row["kafka_ms"])))  # fmt: skip
+                                event_ms, kafka_ms))  # fmt: skip
     return alerts
 
 
-def label_outcomes(frame: pd.DataFrame, classifier, threshold: float) -> list[tuple]:
-    """`outcome` rows for the `label` rows, the model's decision re-scored from the features
-    kept with the transaction (the same features give the same score)."""
-    labels = frame[frame["kind"] == "label"]
-    if labels.empty:
-        return []
-    decided = labels["features"].notna().to_numpy()
-    model_alerted = np.zeros(len(labels), dtype=bool)
-    if classifier is not None and decided.any():
-        scores = fraud_scores(classifier, _features(labels[decided]))
-        model_alerted[decided] = scores >= threshold
-    rows = []
-    for (_, row), alerted in zip(labels.iterrows(), model_alerted, strict=True):
-        is_fraud, scenario, rules, known = json.loads(row["payload"])
-        model = bool(alerted) if known else None
+def label_outcomes(labels: list[tuple]) -> list[tuple[int, str]]:
+    """(event ms, `rule|outcome|scenario`) of every outcome of the `label` rows."""
+    outcomes = []
+    for row in labels:
+        is_fraud, scenario, rules, known = json.loads(row[6])
+        model = MODEL_RULE in rules if known else None
         for dimension in outcome_dimensions(is_fraud, scenario, rules, model):
-            rows.append(("outcome", int(row["event_ms"]), 0, dimension, 1.0, None, None))
-    return rows
+            outcomes.append((row[1], dimension))
+    return outcomes
 
 
-def score_batches(model_folder: str, threshold: float):
-    """A mapInPandas function: model alerts and label outcomes added; the features, contexts
-    and label rows dropped."""
-
-    def score(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        classifier = load_model(model_folder)[0] if model_folder else None
-        for frame in frames:
-            added = [
-                *model_alerts(frame, classifier, threshold),
-                *label_outcomes(frame, classifier, threshold),
-            ]
-            kept = frame[frame["kind"] != "label"].copy()
-            kept.loc[kept["kind"] == "transaction", ["features", "payload"]] = None
-            if added:
-                kept = pd.concat([kept, pd.DataFrame.from_records(added, columns=OUTPUT_COLUMNS)])
-            yield kept
-
-    return score
+def summarise(rows: list[tuple]) -> list[tuple]:
+    """OUTPUT_SCHEMA rows of a bucket's rows: alerts, dead letters and accounts kept,
+    transactions and label outcomes summed per minute and dimension."""
+    by_kind: dict[str, list[tuple]] = defaultdict(list)
+    for row in rows:
+        by_kind[row[0]].append(row)
+    kept = [*by_kind["alert"], *by_kind["dead_letter"], *by_kind["account"]]
+    output = [(kind, event_ms, kafka_ms, dimension, amount, 1, payload)
+              for kind, event_ms, kafka_ms, dimension, amount, _, payload in kept]  # fmt: skip
+    totals: dict[tuple, list] = defaultdict(lambda: [0, 0.0])
+    for _, event_ms, _, category, amount, _, _ in by_kind["transaction"]:
+        total = totals["transaction", event_ms // MINUTE_MS * MINUTE_MS, category]
+        total[0] += 1
+        total[1] += amount
+    for event_ms, dimension in label_outcomes(by_kind["label"]):
+        totals["outcome", event_ms // MINUTE_MS * MINUTE_MS, dimension][0] += 1
+    for (kind, minute_ms, dimension), (count, amount) in totals.items():
+        output.append((kind, minute_ms, 0, dimension, amount, count, None))
+    return output

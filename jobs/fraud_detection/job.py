@@ -1,13 +1,13 @@
 """The streaming query of the detection job.
 
 One query, `detection`, reads the transactions and labels topics once: each record is grouped
-by account (`customer_id` read from the raw JSON by Spark), then parsed and validated, run
-through the stateful rules, the model's features and the label join
-(`detector.detect_for_accounts`, applyInPandasWithState), scored
-by the model in bulk (`detector.score_batches`) and written by `Sinks.write_detection`: alerts
-to Kafka and Elasticsearch, dead letters (bad or late input) to the dead-letter topic, per-minute
-KPIs, label outcomes and account totals to Elasticsearch and Prometheus. Its checkpoint is
-`<checkpointLocation>/detection`.
+by its bucket of accounts (a hash of the `customer_id` Spark reads from the raw JSON, modulo
+`detection.stateBuckets`), then parsed and validated, run through the stateful rules, the
+model's features and the label join account by account, and the model scores the bucket's
+transactions in one call (`detector.detect_for_buckets`, applyInPandasWithState).
+`Sinks.write_detection` writes the result: alerts to Kafka and Elasticsearch, dead letters (bad
+or late input) to the dead-letter topic, per-minute KPIs, label outcomes and account totals to
+Elasticsearch and Prometheus. Its checkpoint is `<checkpointLocation>/detection`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ from fraud_detection.detector import (
     OUTPUT_SCHEMA,
     STATE_SCHEMA,
     DetectSettings,
-    detect_for_accounts,
-    score_batches,
+    detect_for_buckets,
 )
 from fraud_detection.model import load_model
 from fraud_detection.sinks import Sinks
@@ -85,17 +84,16 @@ class DetectionJob:
                     "meta"
                 ),
             )
-            .groupBy("account")
+            .withColumn("bucket", F.pmod(F.xxhash64("account"), F.lit(settings.state_buckets)))
+            .groupBy("bucket")
             .applyInPandasWithState(
-                detect_for_accounts(detect_settings, labels),
+                detect_for_buckets(
+                    detect_settings, labels, model_folder, float(settings.model["scoreThreshold"])
+                ),
                 OUTPUT_SCHEMA,
                 STATE_SCHEMA,
                 "append",
                 GroupStateTimeout.NoTimeout,
-            )
-            .mapInPandas(
-                score_batches(model_folder, float(settings.model["scoreThreshold"])),
-                OUTPUT_SCHEMA,
             )
         )
 

@@ -147,12 +147,12 @@ class Sinks:
         kinds = ["alert", "dead_letter"] + (["account"] if self.es is not None else [])
         batch.persist()
         try:
-            rows = batch.filter(F.col("kind").isin(kinds)).drop("features").collect()
+            rows = batch.filter(F.col("kind").isin(kinds)).collect()
             totals = (
                 batch.filter(F.col("kind").isin("transaction", "outcome"))
                 .groupBy("kind", (F.col("event_ms") / 60_000).cast("long").alias("minute"),
                          "dimension")
-                .agg(F.count("*").alias("transactions"), F.sum("amount").alias("amount_total"))
+                .agg(F.sum("count").alias("transactions"), F.sum("amount").alias("amount_total"))
                 .collect()
             )  # fmt: skip
         finally:

@@ -23,6 +23,7 @@ RULES = ("impossibleTravel", "spendingSpree", "cardTesting", "velocity", "amount
 CEL_EQUIVALENTS: dict[str, Callable[[Any], bool] | None] = {
     "self.metadata.name.size() <= 40": lambda s: len(s["metadata"]["name"]) <= 40,
     "self.partitions >= oldSelf.partitions": None,
+    "self == oldSelf": None,
     "self.model.enabled || " + " || ".join(f"self.rules.{r}.enabled" for r in RULES): (
         lambda s: s["model"]["enabled"] or any(s["rules"][r]["enabled"] for r in RULES)
     ),

@@ -292,6 +292,26 @@ def spec_schema() -> dict:
                         "10 minutes",
                         pattern=DURATION_PATTERN,
                     ),
+                    "stateBuckets": integer(
+                        "How many state keys the job hashes accounts into. Spark's Python state costs "
+                        "about half a millisecond per key and micro-batch, so one key holds a "
+                        "bucket of accounts; a micro-batch rewrites every account of each bucket "
+                        "it touches, so with far more accounts than transactions per micro-batch "
+                        "raise it (up to one bucket per account; docs/detection.md). Fixed for "
+                        "the pipeline's life: the checkpointed state is partitioned by it.",
+                        256,
+                        minimum=1,
+                        maximum=1048576,
+                        **{
+                            "x-kubernetes-validations": [
+                                rule(
+                                    "self == oldSelf",
+                                    "stateBuckets cannot change: the job's checkpointed state is "
+                                    "partitioned by it; create a new pipeline to change it",
+                                )
+                            ]
+                        },
+                    ),
                     "rules": _detection_rules(),
                     "model": obj(
                         "The machine-learning model that scores each transaction.",

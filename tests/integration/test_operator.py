@@ -545,11 +545,15 @@ def test_invalid_pipelines_are_rejected_naming_the_field(api, crd, namespace, fi
     assert field in rejected.value.body, rejected.value.body
 
 
-def test_partitions_cannot_shrink_and_long_names_are_rejected(cluster, crd):
+def test_partitions_cannot_shrink_state_buckets_cannot_change_long_names_are_rejected(cluster, crd):
     cluster.create_pipeline()
     with pytest.raises(ApiException) as shrink:
         cluster.patch_spec({"kafka": {"topics": {"transactions": {"partitions": 2}}}})
     assert shrink.value.status == 422 and "partitions cannot be decreased" in shrink.value.body
+    with pytest.raises(ApiException) as buckets:
+        cluster.patch_spec({"detection": {"stateBuckets": 512}})
+    assert buckets.value.status == 422 and "stateBuckets cannot change" in buckets.value.body
+    cluster.patch_spec({"detection": {"triggerInterval": "2 seconds"}})  # other fields can
     with pytest.raises(ApiException) as long_name:
         cluster.create_pipeline(name="a" * 41)
     assert long_name.value.status == 422 and "metadata.name" in long_name.value.body

@@ -55,6 +55,25 @@ def test_missing_topics_and_bad_durations_are_refused():
     document["detection"]["watermarkDelay"] = "soon"
     with pytest.raises(ConfigError, match="duration"):
         load_config_from(document)
+    document = yaml.safe_load(JOB_YAML)
+    document["detection"]["stateBuckets"] = 0
+    with pytest.raises(ConfigError, match="stateBuckets"):
+        load_config_from(document)
+
+
+def test_the_job_s_defaults_are_the_crd_s():
+    """A job.yaml without detection settings runs as a FraudPipeline that leaves them out."""
+    from fraud_operator.schema import spec_with_defaults
+
+    crd = spec_with_defaults({})["detection"]
+    document = yaml.safe_load(JOB_YAML)
+    del document["detection"]
+    job = load_config_from(document).detection
+    assert job.trigger_interval == crd["triggerInterval"]
+    assert job.watermark_delay == crd["watermarkDelay"]
+    assert job.state_buckets == crd["stateBuckets"]
+    assert job.rules == crd["rules"]
+    assert job.model == crd["model"]
 
 
 def load_config_from(document):

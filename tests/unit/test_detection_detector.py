@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from fraud_detection.config import DEFAULT_RULES
-from fraud_detection.detector import AccountState, DetectSettings, detect
+from fraud_detection.detector import AccountState, DetectSettings, detect, record_model_alert
 from fraud_detection.outcomes import outcome_dimensions
 
 MINUTE_MS = 60_000
@@ -81,27 +81,18 @@ def label(number: int, minutes: float, is_fraud: bool, scenario: str = "") -> li
     return [f"tx-{number}", START_MS + int(minutes * MINUTE_MS), is_fraud, scenario, START_MS]
 
 
-def joined(rows) -> dict[str, tuple]:
-    """transaction id -> (is_fraud, scenario, rules, known) of the `label` rows."""
-    found = {}
-    for row in rows:
-        if row[0] == "label":
-            is_fraud, scenario, rules, known = json.loads(row[-1])
-            found[row[3], row[1]] = (is_fraud, scenario, rules, known, row[5] is not None)
-    return found
-
-
-def test_a_label_is_joined_with_the_rules_that_named_its_transaction_and_its_features():
+def test_a_label_is_joined_with_the_rules_that_named_its_transaction_the_model_included():
     probes_then_large = [record(1, 0, 1.0), record(2, 1, 1.5), record(3, 2, 400.0)]
     account = AccountState()
     detect(account, probes_then_large, SETTINGS)
+    record_model_alert(account, "tx-1")
+    assert account.alerts == 2  # cardTesting, then the model
     account = AccountState.from_json(account.to_json())
     rows = detect(account, [], SETTINGS, [label(1, 0, True, "card_testing"), label(9, 1, False)])
     labels = [row for row in rows if row[0] == "label"]
     assert len(labels) == 2
     first = json.loads(labels[0][-1])
-    assert first == [True, "card_testing", ["cardTesting"], True]
-    assert len(labels[0][5]) == 8 * 15  # the features, to re-score the model's decision
+    assert first == [True, "card_testing", ["cardTesting", "model"], True]
     assert json.loads(labels[1][-1]) == [False, "", [], False]  # never seen: unknown
 
 

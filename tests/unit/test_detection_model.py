@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from array import array
 
-import pandas as pd
 import pytest
 
 from fraud_detection.config import DEFAULT_RULES
-from fraud_detection.detector import OUTPUT_COLUMNS, label_outcomes, model_alerts
+from fraud_detection.detector import OUTPUT_COLUMNS, label_outcomes, model_alerts, summarise
 from fraud_detection.evaluation import card_precision_at_k, scenario_scores
 from fraud_detection.model import FEATURES, card_features
 from fraud_detection.rules import CardState, Txn
@@ -57,12 +56,8 @@ def transaction_row(transaction_id: str, amount: float) -> tuple:
 
 
 def test_model_alerts_are_raised_for_scores_at_or_above_the_threshold():
-    rule_alert = ("alert", 1, 2, "velocity", 0.6, None, "{}")
-    frame = pd.DataFrame.from_records(
-        [transaction_row("a", 900.0), transaction_row("b", 100.0), rule_alert],
-        columns=OUTPUT_COLUMNS,
-    )
-    alerts = model_alerts(frame, FixedScores(), 0.8)
+    transactions = [transaction_row("a", 900.0), transaction_row("b", 100.0)]
+    alerts = model_alerts(transactions, FixedScores(), 0.8)
     assert [(row[0], row[3]) for row in alerts] == [("alert", "model")]
     document = json.loads(alerts[0][-1])
     assert document["transaction_ids"] == ["a"] and document["score"] == pytest.approx(0.9)
@@ -70,19 +65,48 @@ def test_model_alerts_are_raised_for_scores_at_or_above_the_threshold():
     assert document["explanation"]["threshold"] == 0.8
 
 
-def test_label_outcomes_re_score_the_model_decision_from_the_kept_features():
-    features = transaction_row("a", 900.0)[5]
-    frame = pd.DataFrame.from_records(
-        [
-            ("label", 1, 2, "", 1.0, features, json.dumps([True, "high_amount", [], True])),
-            ("label", 1, 2, "", 0.0, None, json.dumps([False, "", [], False])),
-        ],
-        columns=OUTPUT_COLUMNS,
-    )
-    outcomes = sorted(row[3] for row in label_outcomes(frame, FixedScores(), 0.8))
+def test_label_outcomes_count_the_model_when_it_alerted_and_unknown_when_forgotten():
+    labels = [
+        ("label", 1, 2, "", 1.0, None, json.dumps([True, "high_amount", ["model"], True])),
+        ("label", 1, 2, "", 0.0, None, json.dumps([False, "", [], True])),
+        ("label", 1, 2, "", 0.0, None, json.dumps([False, "", [], False])),
+    ]
+    outcomes = sorted(dimension for _, dimension in label_outcomes(labels))
     assert outcomes == [
-        "any|true_positive|high_amount", "any|unknown|", "model|true_positive|high_amount",
+        "any|true_negative|", "any|true_positive|high_amount", "any|unknown|",
+        "model|true_positive|high_amount",
     ]  # fmt: skip
+
+
+def test_a_bucket_s_output_keeps_alerts_and_sums_transactions_and_outcomes_per_minute():
+    minute = 60_000
+
+    def at(event_ms: int, row: tuple) -> tuple:
+        return (row[0], event_ms, *row[2:])
+
+    fraud = json.dumps([True, "card_testing", ["cardTesting"], True])
+    rows = [
+        transaction_row("a", 900.0),
+        at(minute + 1, transaction_row("b", 10.0)),
+        at(minute + 5, transaction_row("c", 5.5)),
+        ("alert", 1, 2, "velocity", 0.6, None, "{}"),
+        ("dead_letter", 0, 0, "invalid_json", 0.0, None, "{}"),
+        ("label", minute + 9, 2, "", 1.0, None, fraud),
+    ]
+    output = summarise(rows)
+    assert all(len(row) == len(OUTPUT_COLUMNS) for row in output)
+    by_kind: dict[str, list] = {}
+    for row in output:
+        by_kind.setdefault(row[0], []).append(row)
+    assert [row[3] for row in by_kind["alert"]] == ["velocity"]
+    assert [row[3] for row in by_kind["dead_letter"]] == ["invalid_json"]
+    totals = {(row[1], row[3]): (row[5], row[4]) for row in by_kind["transaction"]}
+    assert totals == {(0, "grocery"): (1, 900.0), (minute, "grocery"): (2, 15.5)}
+    outcomes = {(row[1], row[3]): row[5] for row in by_kind["outcome"]}
+    assert outcomes == {
+        (minute, "any|true_positive|card_testing"): 1,
+        (minute, "cardTesting|true_positive|card_testing"): 1,
+    }
 
 
 def test_card_precision_at_k_is_the_daily_share_of_fraudulent_cards_in_the_top_k():
