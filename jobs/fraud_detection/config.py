@@ -27,7 +27,7 @@ DEFAULT_MODEL = {
     "uri": "local:///opt/fraudpipeline/models/default",
     "scoreThreshold": 0.8,
 }
-STATE_BUCKETS = 256
+STATE_BUCKETS = 64
 _DURATION = re.compile(r"^\s*(\d+)\s*(millisecond|second|minute|hour|day)s?\s*$")
 _SECONDS = {"millisecond": 0.001, "second": 1, "minute": 60, "hour": 3600, "day": 86400}
 

@@ -144,6 +144,7 @@ class DetectSettings:
     lateness_ms: int
     with_features: bool
     key: bytes
+    with_accounts: bool = True  # `account` rows (the accounts index)
 
     @property
     def keep_seconds(self) -> float:
@@ -398,7 +399,7 @@ def detect_for_buckets(
             for account_id, (_, labels) in inputs.items():
                 account = accounts[account_id]
                 rows += settle(account, labels)
-                if account.transactions:
+                if settings.with_accounts and account.transactions:
                     rows.append(account_row(account_id, account))
                 states[account_id] = account.to_json()
             state.update((orjson.dumps(states).decode(),))

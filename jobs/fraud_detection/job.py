@@ -70,6 +70,7 @@ class DetectionJob:
             lateness_ms=int(duration_seconds(settings.watermark_delay) * 1000),
             with_features=bool(model_folder),
             key=self.key,
+            with_accounts=self.sinks.es is not None,
         )
         labels = self.config.topics.get("labels")
         topics = ",".join([self.config.topics["transactions"], *([labels] if labels else [])])

@@ -24,6 +24,7 @@ def start_job(
 ):
     """Start the queries on `spark` with the listener feeding `metrics`; returns the queries."""
     spark.conf.set("spark.sql.session.timeZone", "UTC")
+    spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")  # for toPandas
     listener = MetricsListener(metrics)
     spark.streams.addListener(listener)
     sinks = Sinks(config, metrics)

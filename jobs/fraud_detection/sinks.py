@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Producer
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
 from fraud_detection import elastic
 from fraud_detection.alerts import rfc3339
@@ -143,29 +142,27 @@ class Sinks:
         self._index("outcomes", documents)
 
     def write_detection(self, batch: DataFrame, batch_id: int) -> None:
-        """A micro-batch of the detection query (detector.OUTPUT_SCHEMA rows)."""
-        kinds = ["alert", "dead_letter"] + (["account"] if self.es is not None else [])
-        batch.persist()
-        try:
-            rows = batch.filter(F.col("kind").isin(kinds)).collect()
-            totals = (
-                batch.filter(F.col("kind").isin("transaction", "outcome"))
-                .groupBy("kind", (F.col("event_ms") / 60_000).cast("long").alias("minute"),
-                         "dimension")
-                .agg(F.sum("count").alias("transactions"), F.sum("amount").alias("amount_total"))
-                .collect()
-            )  # fmt: skip
-        finally:
-            batch.unpersist()
-        by_kind: dict[str, list] = {kind: [] for kind in [*kinds, "transaction", "outcome"]}
-        for row in [*rows, *totals]:
-            by_kind[row.kind].append(row)
-        self.write_dead_letters(by_kind["dead_letter"])
-        self.write_alerts(by_kind["alert"])
-        self.write_kpis(by_kind["transaction"], batch_id)
-        self.write_outcomes(by_kind["outcome"], batch_id)
+        """A micro-batch of the detection query (detector.OUTPUT_SCHEMA rows), read once."""
+        frame = batch.toPandas()
+        by_kind = {kind: rows for kind, rows in frame.groupby("kind", sort=False)}
+        empty = frame.iloc[:0]
+
+        def rows(kind: str) -> list:
+            return list(by_kind.get(kind, empty).itertuples(index=False))
+
+        def per_minute(kind: str) -> list:
+            totals = by_kind.get(kind, empty)
+            totals = totals.assign(minute=totals["event_ms"] // 60_000)
+            totals = totals.groupby(["minute", "dimension"], as_index=False, sort=False)
+            totals = totals.agg(transactions=("count", "sum"), amount_total=("amount", "sum"))
+            return list(totals.itertuples(index=False))
+
+        self.write_dead_letters(rows("dead_letter"))
+        self.write_alerts(rows("alert"))
+        self.write_kpis(per_minute("transaction"), batch_id)
+        self.write_outcomes(per_minute("outcome"), batch_id)
         if self.es is not None:
-            accounts = [json.loads(row.payload) for row in by_kind["account"]]
+            accounts = [json.loads(row.payload) for row in rows("account")]
             self._index(
                 "accounts", [(doc["customer_id"], {**self.origin, **doc}) for doc in accounts]
             )

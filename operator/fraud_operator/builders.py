@@ -231,6 +231,14 @@ POD_SECURITY_CONTEXT = {"runAsNonRoot": True, "seccompProfile": {"type": "Runtim
 CONTAINER_SECURITY_CONTEXT = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 
+def default_spark_conf(spark: dict) -> dict[str, str]:
+    """Spark settings the job needs unless spec.spark.sparkConf says otherwise: one shuffle
+    partition per executor core (Spark's default, 200, makes each micro-batch run 200 stateful
+    tasks, each with its own state store commit)."""
+    cores = spark["executor"]["instances"] * spark["executor"]["cores"]
+    return {"spark.sql.shuffle.partitions": str(cores)}
+
+
 def build_detector(pipeline: Pipeline) -> list[dict]:
     """The detection job: ConfigMap, RBAC for the driver, SparkApplication and metrics Service."""
     spec = pipeline.spec
@@ -322,8 +330,7 @@ def build_detector(pipeline: Pipeline) -> list[dict]:
         "driver": driver,
         "executor": executor,
     }
-    if spark.get("sparkConf"):
-        application_spec["sparkConf"] = dict(spark["sparkConf"])
+    application_spec["sparkConf"] = {**default_spark_conf(spark), **(spark.get("sparkConf") or {})}
     application = manifest(
         SPARK_APPLICATION, pipeline, name, "detector", {"spec": application_spec}
     )

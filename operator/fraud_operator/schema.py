@@ -293,13 +293,13 @@ def spec_schema() -> dict:
                         pattern=DURATION_PATTERN,
                     ),
                     "stateBuckets": integer(
-                        "How many state keys the job hashes accounts into. Spark's Python state costs "
-                        "about half a millisecond per key and micro-batch, so one key holds a "
-                        "bucket of accounts; a micro-batch rewrites every account of each bucket "
-                        "it touches, so with far more accounts than transactions per micro-batch "
-                        "raise it (up to one bucket per account; docs/detection.md). Fixed for "
-                        "the pipeline's life: the checkpointed state is partitioned by it.",
-                        256,
+                        "How many state keys the job hashes accounts into. Spark's Python state "
+                        "has a cost per key and micro-batch, so one key holds a bucket of "
+                        "accounts; a micro-batch rewrites the state of every account of each "
+                        "bucket it touches. About one bucket per 500 accounts, at least 4 per "
+                        "shuffle partition (docs/detection.md). Fixed for the pipeline's life: "
+                        "the checkpointed state is partitioned by it.",
+                        64,
                         minimum=1,
                         maximum=1048576,
                         **{
@@ -376,7 +376,9 @@ def spec_schema() -> dict:
                         maxLength=253,
                     ),
                     "sparkConf": string_map(
-                        "Extra Spark configuration.",
+                        "Extra Spark configuration. spark.sql.shuffle.partitions defaults to "
+                        "the executors' cores (instances x cores) and, like stateBuckets, is "
+                        "kept in the checkpoint from the first start.",
                         maxProperties=100,
                         **{
                             "x-kubernetes-validations": [

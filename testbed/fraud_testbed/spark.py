@@ -27,7 +27,7 @@ def local_conf(workdir: Path, cores: int = 2) -> dict[str, str]:
         "spark.driver.host": "127.0.0.1",
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.ui.enabled": "false",
-        "spark.sql.shuffle.partitions": str(cores * 2),
+        "spark.sql.shuffle.partitions": str(cores),  # one per core, as the operator sets
         "spark.local.dir": str(workdir / "spark-local"),
         "spark.sql.warehouse.dir": str(workdir / "warehouse"),
         "spark.driver.memory": "2g",

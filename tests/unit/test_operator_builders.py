@@ -130,6 +130,20 @@ def test_spark_application_uses_secret_references_and_mounts_the_config():
     assert app["executor"]["instances"] == 2 and app["suspend"] is False
 
 
+def test_the_job_gets_a_shuffle_partition_per_executor_core_unless_spark_conf_says_otherwise():
+    def conf(**overrides) -> dict:
+        children = builders.build_detector(make_pipeline(**overrides))
+        return by_kind_name(children)[("SparkApplication", "payments-detector")]["spec"][
+            "sparkConf"
+        ]
+
+    assert conf()["spark.sql.shuffle.partitions"] == "2"  # 2 executors of 1 core
+    executors = {"instances": 3, "cores": 4, "memory": "2g"}
+    assert conf(**{"spark.executor": executors})["spark.sql.shuffle.partitions"] == "12"
+    chosen = {"spark.sql.shuffle.partitions": "8", "spark.ui.enabled": "false"}
+    assert conf(**{"spark.sparkConf": chosen}) == chosen
+
+
 def test_only_inputs_of_a_child_change_it():
     before = by_kind_name(builders.build_children(make_pipeline(), GRAFANA))
 
