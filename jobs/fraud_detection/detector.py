@@ -75,8 +75,8 @@ RECORD_FIELDS = (
     "offset",
 )
 # The state of a bucket of accounts (the hash of the account modulo detection.stateBuckets): a
-# JSON object of each of its accounts' AccountState JSON. Spark's Python state costs about half a
-# millisecond per key and micro-batch, whatever the key holds: a bucket of accounts pays it once.
+# JSON object of [active ms, AccountState JSON] per account. Spark's Python state has a cost per
+# key and micro-batch, whatever the key holds: a bucket of accounts pays it once.
 STATE_SCHEMA = "accounts string"
 OUTPUT_SCHEMA = (
     "kind string, event_ms long, kafka_ms long, dimension string, amount double, count long, "
@@ -90,6 +90,9 @@ CARD_TTL_MS = 30 * 86_400_000
 # What was decided about a transaction is kept for its label this long (event time), for at
 # most this many transactions per account; a label arriving later counts as `unknown`.
 UNLABELLED_TTL_MS = 7 * 86_400_000
+# An account idle this long (event time) before its bucket's most recently active account is
+# forgotten: its state goes, its totals start again if it comes back.
+ACCOUNT_TTL_MS = 90 * 86_400_000
 UNLABELLED_KEPT = 50
 WAITING_KEPT = 100  # labels ahead of their transaction; more are counted `unknown`
 
@@ -106,6 +109,11 @@ class AccountState:
     # transaction id -> [event ms, rules (the model included) that named it] until labelled
     unlabelled: dict[str, list] = field(default_factory=dict)
     waiting: list[list] = field(default_factory=list)  # labels ahead of their transaction
+
+    @property
+    def active_ms(self) -> int:
+        """Event time of the account's latest transaction or waiting label."""
+        return max([self.latest_ms, *(label[1] for label in self.waiting)])
 
     def to_json(self) -> str:
         return orjson.dumps(
@@ -387,7 +395,7 @@ def detect_for_buckets(
             accounts = {}
             for account_id, (records, _) in inputs.items():
                 known = states.get(account_id)
-                account = AccountState.from_json(known) if known else AccountState()
+                account = AccountState.from_json(known[1]) if known else AccountState()
                 accounts[account_id] = account
                 rows += evaluate(account, records, settings)
             transactions = [row for row in rows if row[0] == "transaction"]
@@ -401,12 +409,21 @@ def detect_for_buckets(
                 rows += settle(account, labels)
                 if settings.with_accounts and account.transactions:
                     rows.append(account_row(account_id, account))
-                states[account_id] = account.to_json()
-            state.update((orjson.dumps(states).decode(),))
+                states[account_id] = [account.active_ms, account.to_json()]
+            state.update((orjson.dumps(without_idle_accounts(states)).decode(),))
         if rows:
             yield pd.DataFrame.from_records(summarise(rows), columns=OUTPUT_COLUMNS)
 
     return run
+
+
+def without_idle_accounts(states: dict[str, list]) -> dict[str, list]:
+    """The bucket's accounts without those idle for ACCOUNT_TTL_MS of event time before the
+    bucket's most recently active one."""
+    newest = max(active_ms for active_ms, _ in states.values())
+    return {
+        account: entry for account, entry in states.items() if entry[0] >= newest - ACCOUNT_TTL_MS
+    }
 
 
 def _features(rows: list[tuple]) -> np.ndarray:

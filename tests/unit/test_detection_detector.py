@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import json
 
+import orjson
+import pandas as pd
+
 from fraud_detection.config import DEFAULT_RULES
-from fraud_detection.detector import AccountState, DetectSettings, detect, record_model_alert
+from fraud_detection.detector import (
+    AccountState,
+    DetectSettings,
+    detect,
+    detect_for_buckets,
+    record_model_alert,
+)
+from fraud_detection.harness import encode, transaction
 from fraud_detection.outcomes import outcome_dimensions
 
 MINUTE_MS = 60_000
@@ -168,3 +178,52 @@ def test_labels_ahead_of_their_transaction_wait_in_bounded_numbers():
     rows = detect(account, [record(1, 0)], SETTINGS, future)
     assert len(account.waiting) == WAITING_KEPT
     assert [json.loads(row[-1])[3] for row in rows if row[0] == "label"] == [False] * 5
+
+
+class BucketState:
+    """The GroupState of applyInPandasWithState, as the bucket function uses it."""
+
+    def __init__(self) -> None:
+        self.value: tuple | None = None
+
+    @property
+    def exists(self) -> bool:
+        return self.value is not None
+
+    @property
+    def get(self) -> tuple:
+        return self.value
+
+    def update(self, value: tuple) -> None:
+        self.value = value
+
+
+def run_bucket(state: BucketState, events: list[dict], offset: int = 0) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "account": [event["customer_id"] for event in events],
+            "value": [encode(event) for event in events],
+            "meta": [f"transactions,0,{offset + n},{START_MS}" for n in range(len(events))],
+        }
+    )
+    run = detect_for_buckets(SETTINGS, "labels", "", 0.8)
+    return pd.concat(list(run((0,), iter([frame]), state)))
+
+
+def test_a_bucket_keeps_each_account_and_forgets_those_idle_for_90_days():
+    state = BucketState()
+    first = [
+        transaction(transaction_id="a-1", customer_id="c-a", event_time="2026-01-01T08:00:00.000Z"),
+        transaction(transaction_id="b-1", customer_id="c-b", event_time="2026-01-01T09:00:00.000Z"),
+    ]
+    output = run_bucket(state, first)
+    totals = output[output["kind"] == "transaction"]
+    assert totals["count"].sum() == 2 and set(output["kind"]) == {"transaction", "account"}
+    assert set(orjson.loads(state.value[0])) == {"c-a", "c-b"}
+    later = transaction(
+        transaction_id="b-2", customer_id="c-b", event_time="2026-04-15T09:00:00.000Z"
+    )
+    run_bucket(state, [later], offset=2)
+    kept = orjson.loads(state.value[0])
+    assert set(kept) == {"c-b"}  # c-a: idle since January
+    assert AccountState.from_json(kept["c-b"][1]).transactions == 2
