@@ -4,7 +4,7 @@ Writes bench/results/spark_state.json and prints a summary. On local[2], a parqu
 ROWS rows over KEYS keys goes through, each query on its own checkpoint with availableNow:
 1. `mapInArrow` passing batches through (reading, Python round trip, no grouping);
 2. `groupBy(key).applyInPandasWithState` with a function that only reads its rows and updates
-   a 200-byte state, as the detection job does per account.
+   a 200-byte state (the detection job keys its state by bucket of accounts to pay this less).
 Per key cost = (2 - 1) / KEYS: the floor under any per-key Python state in this Spark.
 """
 
