@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.streaming.state import GroupStateTimeout
@@ -33,6 +33,19 @@ from fraud_detection.sinks import Sinks
 log = logging.getLogger(__name__)
 
 MAX_OFFSETS_PER_TRIGGER = 200_000
+
+
+# A top-level "customer_id" with a plain string value, read without parsing the JSON.
+_PLAIN_CUSTOMER_ID = r'"customer_id"\s*:\s*"([^"\\]*)"'
+
+
+def account_of(value: Column) -> Column:
+    """The customer id of a raw JSON record ("" when there is none). A plain string is matched
+    by a regular expression, several times faster than `get_json_object`, which reads the
+    others (escapes); a record whose parsed id differs is rejected later (detector.parse_input).
+    """
+    plain = F.nullif(F.regexp_extract(value, _PLAIN_CUSTOMER_ID, 1), F.lit(""))
+    return F.coalesce(plain, F.get_json_object(value, "$.customer_id"), F.lit(""))
 
 
 @dataclass
@@ -77,9 +90,7 @@ class DetectionJob:
         return (
             self.read(topics)
             .select(
-                F.coalesce(
-                    F.get_json_object(F.col("value").cast("string"), "$.customer_id"), F.lit("")
-                ).alias("account"),
+                account_of(F.col("value").cast("string")).alias("account"),
                 "value",
                 F.concat_ws(",", "topic", "partition", "offset", F.unix_millis("timestamp")).alias(
                     "meta"

@@ -323,3 +323,25 @@ def test_a_job_killed_mid_stream_and_restarted_raises_the_same_alerts(
     client.indices.refresh(index=config.index("alerts"))
     stored = client.search(index=config.index("alerts"), size=10_000, _source=False)
     assert {hit["_id"] for hit in stored["hits"]["hits"]} == {a["alert_id"] for a in reference}
+
+
+def test_the_account_key_is_the_parsed_customer_id_whatever_its_spelling(spark):
+    """Plain ids take the regular expression, escaped ones get_json_object; the same result."""
+    from pyspark.sql import functions as F
+
+    from fraud_detection.job import account_of
+
+    values = {
+        '{"amount": 1, "customer_id": "c-12"}': "c-12",
+        '{"customer_id" :  "c-7", "x": 1}': "c-7",
+        '{"customer_id": "Ren\\u00e9"}': "René",
+        '{"customer_id": "a\\"b"}': 'a"b',
+        '{"merchant_id": "m\\"customer_id\\": \\"x", "customer_id": "c-3"}': "c-3",
+        '{"amount": 1}': "",
+        "hello fraud": "",
+    }
+    frame = spark.createDataFrame([(value,) for value in values], "value string")
+    found = frame.select("value", account_of(F.col("value")).alias("account")).collect()
+    assert {row.value: row.account for row in found} == values
+    assert all(json.loads(value).get("customer_id", "") == account
+               for value, account in values.items() if value.startswith("{"))  # fmt: skip
