@@ -1,9 +1,9 @@
 """Per-account detection: rules, the model and the labels, account by account.
 
 The detection query groups transactions and their labels by bucket of accounts
-(`detect_for_buckets`, applyInPandasWithState keyed by bucket, STATE_SCHEMA). For each account
-with new input, with the account's state (`AccountState`: its cards' recent history, running
-totals, and what was decided about transactions not labelled yet):
+(`detect_for_buckets`, applyInPandasWithState keyed by bucket, STATE_SCHEMA); `detect_bucket`
+takes each account with new input, with the account's state (`AccountState`: its cards' recent
+history, running totals, and what was decided about transactions not labelled yet):
 1. `evaluate` runs the rules and computes the model's features of its new transactions, sorted
    by event time, so in-order input gives the same rows whatever the micro-batch boundaries;
 2. the model scores all the bucket's new transactions in one call (`model_alerts`), and each
@@ -368,53 +368,79 @@ def detect_for_buckets(
     settings: DetectSettings, labels_topic: str | None, model_folder: str, threshold: float
 ):
     """The function for applyInPandasWithState, keyed by a bucket of accounts (see STATE_SCHEMA):
-    parses each Kafka record of the bucket (its account comes from the raw JSON; "" when there
-    is none), runs `detect` for every account with new input and `summarise`s the rows. Only
-    those accounts' states are decoded; the others stay as they are."""
+    reads the bucket's Kafka records (`read_inputs`), runs `detect_bucket` on them with the
+    bucket's state and yields the rows `summarise`d."""
 
     def run(key: tuple, frames: Iterator[pd.DataFrame], state) -> Iterator[pd.DataFrame]:
-        now = datetime.now(UTC)
-        inputs: dict[str, tuple[list, list]] = {}
-        rows: list[tuple] = []
-        for frame in frames:
-            columns = (frame["account"].tolist(), frame["value"].tolist(), frame["meta"].tolist())
-            for account, value, meta in zip(*columns, strict=True):
-                parsed = parse_input(account, value, meta, labels_topic, settings.key, now)
-                if parsed is None:
-                    continue
-                kind, found = parsed
-                if kind == "dead_letter":
-                    letter = json.dumps(found)
-                    rows.append(("dead_letter", 0, 0, found["reason"], 0.0, None, letter))
-                    continue
-                records, labels = inputs.setdefault(account, ([], []))
-                (records if kind == "transaction" else labels).append(found)
+        inputs, rows = read_inputs(frames, settings.key, labels_topic)
         if inputs:
             classifier = load_model(model_folder)[0] if model_folder else None
             states = orjson.loads(state.get[0]) if state.exists else {}
-            accounts = {}
-            for account_id, (records, _) in inputs.items():
-                known = states.get(account_id)
-                account = AccountState.from_json(known[1]) if known else AccountState()
-                accounts[account_id] = account
-                rows += evaluate(account, records, settings)
-            transactions = [row for row in rows if row[0] == "transaction"]
-            for alert in model_alerts(transactions, classifier, threshold):
-                alerted = json.loads(alert[6])
-                account = accounts[alerted["customer_id"]]
-                record_model_alert(account, alerted["transaction_ids"][0])
-                rows.append(alert)
-            for account_id, (_, labels) in inputs.items():
-                account = accounts[account_id]
-                rows += settle(account, labels)
-                if settings.with_accounts and account.transactions:
-                    rows.append(account_row(account_id, account))
-                states[account_id] = [account.active_ms, account.to_json()]
-            state.update((orjson.dumps(without_idle_accounts(states)).decode(),))
+            found, states = detect_bucket(states, inputs, settings, classifier, threshold)
+            rows += found
+            state.update((orjson.dumps(states).decode(),))
         if rows:
             yield pd.DataFrame.from_records(summarise(rows), columns=OUTPUT_COLUMNS)
 
     return run
+
+
+def read_inputs(
+    frames: Iterator[pd.DataFrame], key: bytes, labels_topic: str | None
+) -> tuple[dict[str, tuple[list, list]], list[tuple]]:
+    """The parsed transactions and labels of each account of a bucket's Kafka records (columns
+    account, value, meta), and the dead-letter rows of those rejected."""
+    now = datetime.now(UTC)
+    inputs: dict[str, tuple[list, list]] = {}
+    letters: list[tuple] = []
+    for frame in frames:
+        columns = (frame["account"].tolist(), frame["value"].tolist(), frame["meta"].tolist())
+        for account, value, meta in zip(*columns, strict=True):
+            parsed = parse_input(account, value, meta, labels_topic, key, now)
+            if parsed is None:
+                continue
+            kind, found = parsed
+            if kind == "dead_letter":
+                letters.append(("dead_letter", 0, 0, found["reason"], 0.0, None, json.dumps(found)))
+                continue
+            records, labels = inputs.setdefault(account, ([], []))
+            (records if kind == "transaction" else labels).append(found)
+    return inputs, letters
+
+
+def detect_bucket(
+    states: dict[str, list],
+    inputs: dict[str, tuple[list, list]],
+    settings: DetectSettings,
+    classifier,
+    threshold: float,
+) -> tuple[list[tuple], dict[str, list]]:
+    """The rows of a bucket's new input (account -> (transactions, labels)) and the bucket's
+    next state (account -> [active ms, AccountState JSON], idle accounts dropped): each
+    account's transactions evaluated, the model's alerts on all of them, then the labels
+    settled. Only the accounts with new input are decoded."""
+    accounts = {
+        account_id: AccountState.from_json(states[account_id][1])
+        if account_id in states
+        else AccountState()
+        for account_id in inputs
+    }
+    rows: list[tuple] = []
+    for account_id, (records, _) in inputs.items():
+        rows += evaluate(accounts[account_id], records, settings)
+    transactions = [row for row in rows if row[0] == "transaction"]
+    for alert in model_alerts(transactions, classifier, threshold):
+        alerted = json.loads(alert[6])
+        record_model_alert(accounts[alerted["customer_id"]], alerted["transaction_ids"][0])
+        rows.append(alert)
+    states = dict(states)
+    for account_id, (_, labels) in inputs.items():
+        account = accounts[account_id]
+        rows += settle(account, labels)
+        if settings.with_accounts and account.transactions:
+            rows.append(account_row(account_id, account))
+        states[account_id] = [account.active_ms, account.to_json()]
+    return rows, without_idle_accounts(states)
 
 
 def without_idle_accounts(states: dict[str, list]) -> dict[str, list]:

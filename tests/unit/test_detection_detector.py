@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import orjson
 import pandas as pd
 
@@ -12,6 +13,7 @@ from fraud_detection.detector import (
     AccountState,
     DetectSettings,
     detect,
+    detect_bucket,
     detect_for_buckets,
     record_model_alert,
 )
@@ -227,3 +229,25 @@ def test_a_bucket_keeps_each_account_and_forgets_those_idle_for_90_days():
     kept = orjson.loads(state.value[0])
     assert set(kept) == {"c-b"}  # c-a: idle since January
     assert AccountState.from_json(kept["c-b"][1]).transactions == 2
+
+
+class AmountScores:
+    """A stand-in classifier: the probability of fraud is the amount (the first feature) / 1000."""
+
+    def predict_proba(self, rows):
+        return np.column_stack([1 - rows[:, 0] / 1000, rows[:, 0] / 1000])
+
+
+def test_a_model_alert_reaches_the_label_of_its_transaction_in_the_same_micro_batch():
+    inputs = {
+        "c-1": ([record(1, 0, 900.0), record(2, 1, 20.0)], [label(1, 0, True), label(2, 1, False)])
+    }
+    rows, states = detect_bucket({}, inputs, SETTINGS, AmountScores(), 0.8)
+    assert [alert["transaction_ids"] for alert in alerts(rows) if alert["rule"] == "model"] == [
+        ["tx-1"]
+    ]
+    decided = {json.loads(row[-1])[0]: json.loads(row[-1])[2] for row in rows if row[0] == "label"}
+    assert decided == {True: ["model"], False: []}
+    account = AccountState.from_json(states["c-1"][1])
+    assert (account.transactions, account.alerts) == (2, 1)
+    assert states["c-1"][0] == START_MS + MINUTE_MS  # active until its latest transaction
