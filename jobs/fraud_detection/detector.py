@@ -13,13 +13,15 @@ history, running totals, and what was decided about transactions not labelled ye
 
 Rows of `evaluate` and `settle`: (kind, event_ms, kafka_ms, dimension, amount, features, payload):
 - `transaction`: one per accepted transaction (`dimension` = merchant category, `features` for
-  the model, `payload` = [transaction id, card token, customer id, terminal id]);
+  the model, `payload` = the list [transaction id, card token, customer id, terminal id]);
 - `alert`: a rule's or the model's alert (`dimension` = rule, `payload` = the alert document
   without detection time);
-- `label`: a label joined with its transaction (`payload` = [is_fraud, scenario, rules that
-  alerted (`model` included), whether the transaction was known]);
+- `label`: a label joined with its transaction (`payload` = the list [is_fraud, scenario, rules
+  that alerted (`model` included), whether the transaction was known]);
 - `dead_letter`: rejected input, late transactions included (`dimension` = reason);
 - `account`: the account's running totals after the batch (`dimension` = customer id).
+Transaction and label rows stay in the bucket (`summarise` sums them up), so their payloads are
+plain lists; the payloads of the other kinds are the JSON the sinks write.
 
 The query's output rows (OUTPUT_SCHEMA) keep alerts, dead letters and accounts with `count` 1,
 and replace transactions and labels by per-minute totals: `transaction` (`dimension` = merchant
@@ -248,7 +250,7 @@ def evaluate(
                    record["terminal_id"]]  # fmt: skip
         rows.append(("transaction", record["event_ms"], record["kafka_ms"],
                      record["merchant_category"], record["amount"], features,
-                     json.dumps(context)))  # fmt: skip
+                     context))  # fmt: skip
         for hit in hits:
             rows.append(
                 alert_row(
@@ -314,7 +316,7 @@ def _join_labels(account: AccountState, labels: list[list]) -> list[tuple]:
             continue
         rules = sorted(set(entry[1])) if entry else []
         rows.append(("label", event_ms, kafka_ms, scenario, float(is_fraud), None,
-                     json.dumps([is_fraud, scenario, rules, entry is not None])))  # fmt: skip
+                     [is_fraud, scenario, rules, entry is not None]))  # fmt: skip
     return rows
 
 
@@ -429,9 +431,10 @@ def detect_bucket(
     for account_id, (records, _) in inputs.items():
         rows += evaluate(accounts[account_id], records, settings)
     transactions = [row for row in rows if row[0] == "transaction"]
-    for alert in model_alerts(transactions, classifier, threshold):
-        alerted = json.loads(alert[6])
-        record_model_alert(accounts[alerted["customer_id"]], alerted["transaction_ids"][0])
+    for (transaction_id, _, customer_id, _), alert in model_alerts(
+        transactions, classifier, threshold
+    ):
+        record_model_alert(accounts[customer_id], transaction_id)
         rows.append(alert)
     states = dict(states)
     for account_id, (_, labels) in inputs.items():
@@ -457,16 +460,18 @@ def _features(rows: list[tuple]) -> np.ndarray:
     return values.reshape(len(rows), len(FEATURES))
 
 
-def model_alerts(transactions: list[tuple], classifier, threshold: float) -> list[tuple]:
-    """An alert of rule `model` for every `transaction` row scoring at or above `threshold`."""
+def model_alerts(
+    transactions: list[tuple], classifier, threshold: float
+) -> list[tuple[list[str], tuple]]:
+    """(context, alert row) of rule `model` for every `transaction` row scoring at or above
+    `threshold`; the context is the transaction row's payload."""
     if not transactions or classifier is None:
         return []
     features = _features(transactions)
     scores = fraud_scores(classifier, features)
     alerts = []
     for index in np.flatnonzero(scores >= threshold):
-        _, event_ms, kafka_ms, _, _, _, payload = transactions[index]
-        context = json.loads(payload)
+        _, event_ms, kafka_ms, _, _, _, context = transactions[index]
         explanation = {
             "threshold": threshold,
             "features": {
@@ -475,8 +480,8 @@ def model_alerts(transactions: list[tuple], classifier, threshold: float) -> lis
             },
         }
         score = round(float(scores[index]), 4)
-        alerts.append(alert_row(MODEL_RULE, score, explanation, [context[0]], context,
-                                event_ms, kafka_ms))  # fmt: skip
+        alert = alert_row(MODEL_RULE, score, explanation, [context[0]], context, event_ms, kafka_ms)
+        alerts.append((context, alert))
     return alerts
 
 
@@ -484,7 +489,7 @@ def label_outcomes(labels: list[tuple]) -> list[tuple[int, str]]:
     """(event ms, `rule|outcome|scenario`) of every outcome of the `label` rows."""
     outcomes = []
     for row in labels:
-        is_fraud, scenario, rules, known = json.loads(row[6])
+        is_fraud, scenario, rules, known = row[6]
         model = MODEL_RULE in rules if known else None
         for dimension in outcome_dimensions(is_fraud, scenario, rules, model):
             outcomes.append((row[1], dimension))

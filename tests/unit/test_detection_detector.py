@@ -103,9 +103,9 @@ def test_a_label_is_joined_with_the_rules_that_named_its_transaction_the_model_i
     rows = detect(account, [], SETTINGS, [label(1, 0, True, "card_testing"), label(9, 1, False)])
     labels = [row for row in rows if row[0] == "label"]
     assert len(labels) == 2
-    first = json.loads(labels[0][-1])
+    first = labels[0][-1]
     assert first == [True, "card_testing", ["cardTesting", "model"], True]
-    assert json.loads(labels[1][-1]) == [False, "", [], False]  # never seen: unknown
+    assert labels[1][-1] == [False, "", [], False]  # never seen: unknown
 
 
 def test_a_label_ahead_of_its_transaction_waits_for_it():
@@ -179,7 +179,7 @@ def test_labels_ahead_of_their_transaction_wait_in_bounded_numbers():
     future = [label(100 + n, 60 * 24 * 365, False) for n in range(WAITING_KEPT + 5)]
     rows = detect(account, [record(1, 0)], SETTINGS, future)
     assert len(account.waiting) == WAITING_KEPT
-    assert [json.loads(row[-1])[3] for row in rows if row[0] == "label"] == [False] * 5
+    assert [row[-1][3] for row in rows if row[0] == "label"] == [False] * 5
 
 
 class BucketState:
@@ -246,7 +246,7 @@ def test_a_model_alert_reaches_the_label_of_its_transaction_in_the_same_micro_ba
     assert [alert["transaction_ids"] for alert in alerts(rows) if alert["rule"] == "model"] == [
         ["tx-1"]
     ]
-    decided = {json.loads(row[-1])[0]: json.loads(row[-1])[2] for row in rows if row[0] == "label"}
+    decided = {row[-1][0]: row[-1][2] for row in rows if row[0] == "label"}
     assert decided == {True: ["model"], False: []}
     account = AccountState.from_json(states["c-1"][1])
     assert (account.transactions, account.alerts) == (2, 1)

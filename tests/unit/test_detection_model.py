@@ -51,13 +51,15 @@ class FixedScores:
 
 def transaction_row(transaction_id: str, amount: float) -> tuple:
     features = array("d", [amount] + [0.0] * (len(FEATURES) - 1)).tobytes()
-    context = json.dumps([transaction_id, "tok", "c", "t"])
+    context = [transaction_id, "tok", "c", "t"]
     return ("transaction", 1, 2, "grocery", amount, features, context)
 
 
 def test_model_alerts_are_raised_for_scores_at_or_above_the_threshold():
     transactions = [transaction_row("a", 900.0), transaction_row("b", 100.0)]
-    alerts = model_alerts(transactions, FixedScores(), 0.8)
+    found = model_alerts(transactions, FixedScores(), 0.8)
+    assert [context for context, _ in found] == [transactions[0][-1]]
+    alerts = [row for _, row in found]
     assert [(row[0], row[3]) for row in alerts] == [("alert", "model")]
     document = json.loads(alerts[0][-1])
     assert document["transaction_ids"] == ["a"] and document["score"] == pytest.approx(0.9)
@@ -67,9 +69,9 @@ def test_model_alerts_are_raised_for_scores_at_or_above_the_threshold():
 
 def test_label_outcomes_count_the_model_when_it_alerted_and_unknown_when_forgotten():
     labels = [
-        ("label", 1, 2, "", 1.0, None, json.dumps([True, "high_amount", ["model"], True])),
-        ("label", 1, 2, "", 0.0, None, json.dumps([False, "", [], True])),
-        ("label", 1, 2, "", 0.0, None, json.dumps([False, "", [], False])),
+        ("label", 1, 2, "", 1.0, None, [True, "high_amount", ["model"], True]),
+        ("label", 1, 2, "", 0.0, None, [False, "", [], True]),
+        ("label", 1, 2, "", 0.0, None, [False, "", [], False]),
     ]
     outcomes = sorted(dimension for _, dimension in label_outcomes(labels))
     assert outcomes == [
@@ -84,7 +86,7 @@ def test_a_bucket_s_output_keeps_alerts_and_sums_transactions_and_outcomes_per_m
     def at(event_ms: int, row: tuple) -> tuple:
         return (row[0], event_ms, *row[2:])
 
-    fraud = json.dumps([True, "card_testing", ["cardTesting"], True])
+    fraud = [True, "card_testing", ["cardTesting"], True]
     rows = [
         transaction_row("a", 900.0),
         at(minute + 1, transaction_row("b", 10.0)),
