@@ -127,6 +127,11 @@ class PanelResult:
     raw: bool = False
 
 
+def _bucket_fields(target: dict) -> list[str]:
+    """The fields (or ids) of a target's bucket aggregations, outermost first."""
+    return [agg.get("field", agg["id"]) for agg in target.get("bucketAggs") or []]
+
+
 def _series_key(row: dict, buckets: list[str], time_field: str) -> tuple:
     return tuple((b, row[b]) for b in buckets if b != time_field)
 
@@ -166,13 +171,12 @@ def run_panel(client: Elasticsearch, index_of, panel: dict, start_ms: int, end_m
         target, rows = next(iter(results.values()))
         if target["metrics"][0]["type"] == "raw_data":
             return PanelResult(rows, "", [], raw=True)
-        fields = [agg.get("field", agg["id"]) for agg in target.get("bucketAggs") or []]
-        return PanelResult(rows, shown(target)["type"], fields)
+        return PanelResult(rows, shown(target)["type"], _bucket_fields(target))
     match = re.fullmatch(r"\s*\$(\w+)\s*/\s*\$(\w+)\s*", expression["expression"])
     if expression.get("type") != "math" or match is None:
         raise ValueError(f"unsupported expression {expression!r}")
     (top_target, top), (bottom_target, bottom) = results[match[1]], results[match[2]]
-    fields = [agg.get("field", agg["id"]) for agg in top_target.get("bucketAggs") or []]
+    fields = _bucket_fields(top_target)
     rows = _divide(
         top,
         bottom,

@@ -15,3 +15,8 @@ def alert_id(rule: str, transaction_ids: tuple[str, ...] | list[str]) -> str:
 def rfc3339(moment: datetime) -> str:
     """UTC RFC 3339 with milliseconds and a Z, like the events."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def rfc3339_ms(epoch_ms: float) -> str:
+    """`rfc3339` of a time in milliseconds since the epoch."""
+    return rfc3339(datetime.fromtimestamp(epoch_ms / 1000, UTC))

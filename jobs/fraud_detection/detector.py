@@ -44,7 +44,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from fraud_detection.alerts import alert_id, rfc3339
+from fraud_detection.alerts import alert_id, rfc3339_ms
 from fraud_detection.events import Rejection, dead_letter, decode_event, transaction_record
 from fraud_detection.model import FEATURES, card_features, fraud_scores, load_model
 from fraud_detection.outcomes import LABEL_FIELDS, outcome_dimensions, parse_label
@@ -165,7 +165,7 @@ def _letter(record: dict[str, Any], rejection: Rejection, settings: DetectSettin
     """A dead-letter row for an accepted transaction the account cannot evaluate; its payload is
     the tokenised transaction."""
     event = {name: record[name] for name in RECORD_FIELDS[:14]}
-    event["event_time"] = rfc3339(datetime.fromtimestamp(event.pop("event_ms") / 1000, UTC))
+    event["event_time"] = rfc3339_ms(event.pop("event_ms"))
     letter = dead_letter(
         json.dumps(event).encode(),
         rejection,
@@ -175,13 +175,17 @@ def _letter(record: dict[str, Any], rejection: Rejection, settings: DetectSettin
         datetime.now(UTC),
         settings.key,
     )
-    return ("dead_letter", record["event_ms"], record["kafka_ms"], rejection.reason, 0.0, None,
-            json.dumps(letter))  # fmt: skip
+    return dead_letter_row(letter, record["event_ms"], record["kafka_ms"])
+
+
+def dead_letter_row(letter: dict[str, Any], event_ms: int = 0, kafka_ms: int = 0) -> tuple:
+    """A `dead_letter` row of a dead-letter document (events.dead_letter)."""
+    return ("dead_letter", event_ms, kafka_ms, letter["reason"], 0.0, None, json.dumps(letter))
 
 
 def _late(record: dict[str, Any], latest_ms: int, settings: DetectSettings) -> Rejection:
-    watermark = rfc3339(datetime.fromtimestamp((latest_ms - settings.lateness_ms) / 1000, UTC))
-    event_time = rfc3339(datetime.fromtimestamp(record["event_ms"] / 1000, UTC))
+    watermark = rfc3339_ms(latest_ms - settings.lateness_ms)
+    event_time = rfc3339_ms(record["event_ms"])
     return Rejection(
         "late_event",
         f"event_time {event_time} is before the account's watermark {watermark} "
@@ -327,7 +331,7 @@ def account_row(customer_id: str, account: AccountState) -> tuple:
         "transactions": account.transactions,
         "amount_total": account.amount_total,
         "alerts": account.alerts,
-        "last_seen": rfc3339(datetime.fromtimestamp(account.latest_ms / 1000, UTC)),
+        "last_seen": rfc3339_ms(account.latest_ms),
     }
     return ("account", account.latest_ms, 0, customer_id, account.amount_total, None,
             json.dumps(document))  # fmt: skip
@@ -403,7 +407,7 @@ def read_inputs(
                 continue
             kind, found = parsed
             if kind == "dead_letter":
-                letters.append(("dead_letter", 0, 0, found["reason"], 0.0, None, json.dumps(found)))
+                letters.append(dead_letter_row(found))
                 continue
             records, labels = inputs.setdefault(account, ([], []))
             (records if kind == "transaction" else labels).append(found)

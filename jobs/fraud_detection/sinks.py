@@ -12,8 +12,9 @@ from confluent_kafka import Producer
 from pyspark.sql import DataFrame
 
 from fraud_detection import elastic
-from fraud_detection.alerts import rfc3339
+from fraud_detection.alerts import rfc3339, rfc3339_ms
 from fraud_detection.config import JobConfig
+from fraud_detection.detector import MINUTE_MS
 from fraud_detection.metrics import JobMetrics
 
 log = logging.getLogger(__name__)
@@ -45,14 +46,14 @@ def alert_document(row, origin: dict[str, str], detection_time: datetime) -> dic
     document = json.loads(row.payload)
     document.update(
         origin,
-        event_time=rfc3339(datetime.fromtimestamp(row.event_ms / 1000, UTC)),
+        event_time=rfc3339_ms(row.event_ms),
         detection_time=rfc3339(detection_time),
     )
     return document
 
 
 def _minute(minute: int) -> str:
-    return rfc3339(datetime.fromtimestamp(minute * 60, UTC))
+    return rfc3339_ms(minute * MINUTE_MS)
 
 
 class Sinks:
@@ -152,7 +153,7 @@ class Sinks:
 
         def per_minute(kind: str) -> list:
             totals = by_kind.get(kind, empty)
-            totals = totals.assign(minute=totals["event_ms"] // 60_000)
+            totals = totals.assign(minute=totals["event_ms"] // MINUTE_MS)
             totals = totals.groupby(["minute", "dimension"], as_index=False, sort=False)
             totals = totals.agg(transactions=("count", "sum"), amount_total=("amount", "sum"))
             return list(totals.itertuples(index=False))
