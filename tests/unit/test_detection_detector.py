@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import orjson
 import pandas as pd
 
 from fraud_detection.config import DEFAULT_RULES
 from fraud_detection.detector import (
+    OUTPUT_COLUMNS,
     AccountState,
     DetectSettings,
     detect,
     detect_bucket,
-    detect_for_buckets,
+    read_inputs,
     record_model_alert,
+    summarise,
 )
 from fraud_detection.harness import encode, transaction
 from fraud_detection.outcomes import outcome_dimensions
@@ -182,25 +183,8 @@ def test_labels_ahead_of_their_transaction_wait_in_bounded_numbers():
     assert [row[-1][3] for row in rows if row[0] == "label"] == [False] * 5
 
 
-class BucketState:
-    """The GroupState of applyInPandasWithState, as the bucket function uses it."""
-
-    def __init__(self) -> None:
-        self.value: tuple | None = None
-
-    @property
-    def exists(self) -> bool:
-        return self.value is not None
-
-    @property
-    def get(self) -> tuple:
-        return self.value
-
-    def update(self, value: tuple) -> None:
-        self.value = value
-
-
-def run_bucket(state: BucketState, events: list[dict], offset: int = 0) -> pd.DataFrame:
+def bucket_input(events: list[dict], offset: int = 0) -> dict[str, tuple[list, list]]:
+    """The parsed input of Kafka records of `events`, as the bucket function reads it."""
     frame = pd.DataFrame(
         {
             "account": [event["customer_id"] for event in events],
@@ -208,25 +192,25 @@ def run_bucket(state: BucketState, events: list[dict], offset: int = 0) -> pd.Da
             "meta": [f"transactions,0,{offset + n},{START_MS}" for n in range(len(events))],
         }
     )
-    run = detect_for_buckets(SETTINGS, "labels", "", 0.8)
-    return pd.concat(list(run((0,), iter([frame]), state)))
+    inputs, letters = read_inputs(iter([frame]), SETTINGS.key, "labels")
+    assert letters == []
+    return inputs
 
 
 def test_a_bucket_keeps_each_account_and_forgets_those_idle_for_90_days():
-    state = BucketState()
     first = [
         transaction(transaction_id="a-1", customer_id="c-a", event_time="2026-01-01T08:00:00.000Z"),
         transaction(transaction_id="b-1", customer_id="c-b", event_time="2026-01-01T09:00:00.000Z"),
     ]
-    output = run_bucket(state, first)
+    rows, states = detect_bucket({}, bucket_input(first), SETTINGS, None, 0.8)
+    output = pd.DataFrame.from_records(summarise(rows), columns=OUTPUT_COLUMNS)
     totals = output[output["kind"] == "transaction"]
     assert totals["count"].sum() == 2 and set(output["kind"]) == {"transaction", "account"}
-    assert set(orjson.loads(state.value[0])) == {"c-a", "c-b"}
+    assert set(states) == {"c-a", "c-b"}
     later = transaction(
         transaction_id="b-2", customer_id="c-b", event_time="2026-04-15T09:00:00.000Z"
     )
-    run_bucket(state, [later], offset=2)
-    kept = orjson.loads(state.value[0])
+    _, kept = detect_bucket(states, bucket_input([later], offset=2), SETTINGS, None, 0.8)
     assert set(kept) == {"c-b"}  # c-a: idle since January
     assert AccountState.from_json(kept["c-b"][1]).transactions == 2
 
