@@ -2,8 +2,9 @@
 
     python jobs/train_model.py --output models/default
 
-Simulates `--warmup-days` + 21 days; features come from the same card state the streaming job
-keeps. Training set: the 7 days after the warm-up; then 7 days of delay (labels not yet known
+Simulates `--warmup-days` + 21 days; features come from the same card and terminal state the
+streaming job keeps, labels reaching the terminals `--label-delay-days` after their
+transaction. Training set: the 7 days after the warm-up; then 7 days of delay (labels not yet known
 when the model would be trained); test set: the 7 days after that. Reports AUC ROC, average
 precision and card precision@100 on the test week and stores them in the artifact.
 """
@@ -29,7 +30,9 @@ from fraud_detection.config import DEFAULT_RULES
 from fraud_detection.evaluation import card_precision_at_k
 from fraud_detection.events import parse_transaction
 from fraud_detection.model import FEATURES, card_features, save_model
+from fraud_detection.outcomes import parse_label
 from fraud_detection.rules import CardState, Txn
+from fraud_detection.terminals import TerminalState
 
 # The key only names cards consistently inside this process; the model never sees tokens.
 TRAINING_KEY = b"train-model-tokenization-key"
@@ -37,19 +40,26 @@ START = datetime(2026, 1, 5, tzinfo=UTC)
 
 
 def simulate_features(settings: dict, days: int):
-    """Per transaction: day index, card token, feature row and fraud label, in event order."""
+    """Per transaction: day index, card token, feature row and fraud label, in event order.
+    Labels reach the terminals' state at their label time, as in the job."""
     labels, rows = {}, []
     cards: dict[str, CardState] = {}
+    terminals: dict[str, TerminalState] = {}
     for event in fraud_simulator.generate(settings, START, timedelta(days=days)):
         if event.kind == "label":
-            labels[event.value["transaction_id"]] = event.value["is_fraud"]
+            label, _ = parse_label(event.value)
+            if label is not None:
+                labels[label["transaction_id"]] = label["is_fraud"]
+                terminal = terminals.setdefault(label["terminal_id"], TerminalState())
+                terminal.add_label(label["event_ms"], label["is_fraud"])
             continue
         if event.kind != "transaction":
             continue
         record, _ = parse_transaction(event.payload.encode(), TRAINING_KEY)
         txn = Txn.from_record(record, record["event_time"].timestamp())
         card = cards.setdefault(record["card_token"], CardState())
-        features = card_features(card, txn)
+        terminal = terminals.setdefault(record["terminal_id"], TerminalState())
+        features = card_features(card, txn) + terminal.add_transaction(int(txn.time * 1000))
         card.observe(txn, DEFAULT_RULES)
         day = int((txn.time - START.timestamp()) // 86400)
         rows.append((txn.transaction_id, day, record["card_token"], features))
@@ -65,6 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fraud-rate", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--warmup-days", type=int, default=9)
+    parser.add_argument(
+        "--label-delay-days",
+        type=float,
+        default=0.0,
+        help="time from a transaction to its label, as the simulator's labelDelaySeconds (the "
+        "terminal risk features see a label from then on)",
+    )
     args = parser.parse_args(argv)
 
     began = time.monotonic()
@@ -73,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         "terminals": args.terminals,
         "fraudRate": args.fraud_rate,
         "seed": args.seed,
+        "labelDelaySeconds": round(args.label_delay_days * 86400),
     }
     rows, fraud = simulate_features(settings, args.warmup_days + 21)
     days = np.array([day for _, day, _, _ in rows])

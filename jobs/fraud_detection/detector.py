@@ -1,6 +1,7 @@
-"""Per-account detection: rules, the model and the labels, account by account.
+"""The second stage of the detection query: rules, the model and the labels, account by account.
 
-The detection query groups transactions and their labels by bucket of accounts
+The first stage (fraud_detection.intake) parses the records and gives each transaction its
+terminal's features; this stage groups its transactions and labels by bucket of accounts
 (`detect_for_buckets`, applyInPandasWithState keyed by bucket, STATE_SCHEMA); `detect_bucket`
 takes each account with new input, with the account's state (`AccountState`: its cards' recent
 history, running totals, and what was decided about transactions not labelled yet):
@@ -45,9 +46,10 @@ import orjson
 import pandas as pd
 
 from fraud_detection.alerts import alert_id, rfc3339_ms
-from fraud_detection.events import Rejection, dead_letter, decode_event, transaction_record
+from fraud_detection.events import Rejection, dead_letter
+from fraud_detection.intake import RECORD_FIELDS, without_idle
 from fraud_detection.model import FEATURES, card_features, fraud_scores, load_model
-from fraud_detection.outcomes import LABEL_FIELDS, outcome_dimensions, parse_label
+from fraud_detection.outcomes import outcome_dimensions
 from fraud_detection.rules import CardState, Txn, longest_window_seconds
 
 # PySpark's applyInPandasWithState pads its output with all-NA frames, which pandas 2 warns
@@ -55,31 +57,11 @@ from fraud_detection.rules import CardState, Txn, longest_window_seconds
 warnings.filterwarnings(
     "ignore", "The behavior of DataFrame concatenation with empty or all-NA", FutureWarning
 )
-# The fields of an accepted transaction, as `detect` reads them.
-RECORD_FIELDS = (
-    "transaction_id",
-    "event_ms",
-    "amount",
-    "merchant_category",
-    "latitude",
-    "longitude",
-    "region",
-    "channel",
-    "device_id",
-    "card_token",
-    "customer_id",
-    "terminal_id",
-    "merchant_id",
-    "currency",
-    "kafka_ms",
-    "topic",
-    "partition",
-    "offset",
-)
 # The state of a bucket of accounts (the hash of the account modulo detection.stateBuckets): a
 # JSON object of [active ms, AccountState JSON] per account. Spark's Python state has a cost per
 # key and micro-batch, whatever the key holds: a bucket of accounts pays it once.
 STATE_SCHEMA = "accounts string"
+TRANSACTION_KEYS = (*RECORD_FIELDS, "terminal_features")
 OUTPUT_SCHEMA = (
     "kind string, event_ms long, kafka_ms long, dimension string, amount double, count long, "
     "payload string"
@@ -248,7 +230,7 @@ def evaluate(
         txn = Txn.from_record(record, record["event_ms"] / 1000)
         features = None
         if settings.with_features:
-            features = array("d", card_features(card, txn)).tobytes()
+            features = array("d", card_features(card, txn) + record["terminal_features"]).tobytes()
         hits = card.observe(txn, settings.rules, keep_seconds)
         context = [record["transaction_id"], record["card_token"], record["customer_id"],
                    record["terminal_id"]]  # fmt: skip
@@ -337,48 +319,13 @@ def account_row(customer_id: str, account: AccountState) -> tuple:
             json.dumps(document))  # fmt: skip
 
 
-def parse_input(
-    account: str, value: bytes | None, meta: str, labels_topic: str | None, key: bytes, now
-) -> tuple[str, Any] | None:
-    """A Kafka record of `account` parsed: ("transaction", record with RECORD_FIELDS),
-    ("label", LABEL_FIELDS list), ("dead_letter", document), or None for a label that is not
-    about a transaction. `meta` is "topic,partition,offset,kafka ms". Never raises."""
-    topic, partition, offset, kafka_ms = meta.rsplit(",", 3)
-    partition, offset, kafka_ms = int(partition), int(offset), int(kafka_ms)
-    event, rejection = decode_event(value)
-    record = None
-    if event is not None:
-        if topic == labels_topic:
-            record, rejection = parse_label(event)
-            if record is None and rejection is None:
-                return None
-        else:
-            record, rejection = transaction_record(event, key)
-    if record is not None and record["customer_id"] != account:
-        record, rejection = None, Rejection("schema_violation", "customer_id is ambiguous")
-    if record is None:
-        return "dead_letter", dead_letter(value, rejection, topic, partition, offset, now, key)
-    record["kafka_ms"] = kafka_ms
-    if topic == labels_topic:
-        return "label", [record[name] for name in LABEL_FIELDS]
-    record.update(
-        event_ms=int(record["event_time"].timestamp() * 1000),
-        topic=topic,
-        partition=partition,
-        offset=offset,
-    )
-    return "transaction", record
-
-
-def detect_for_buckets(
-    settings: DetectSettings, labels_topic: str | None, model_folder: str, threshold: float
-):
+def detect_for_buckets(settings: DetectSettings, model_folder: str, threshold: float):
     """The function for applyInPandasWithState, keyed by a bucket of accounts (see STATE_SCHEMA):
-    reads the bucket's Kafka records (`read_inputs`), runs `detect_bucket` on them with the
+    reads the bucket's first-stage rows (`read_inputs`), runs `detect_bucket` on them with the
     bucket's state and yields the rows `summarise`d."""
 
     def run(key: tuple, frames: Iterator[pd.DataFrame], state) -> Iterator[pd.DataFrame]:
-        inputs, rows = read_inputs(frames, settings.key, labels_topic)
+        inputs, rows = read_inputs(frames)
         if inputs:
             classifier = load_model(model_folder)[0] if model_folder else None
             states = orjson.loads(state.get[0]) if state.exists else {}
@@ -391,26 +338,24 @@ def detect_for_buckets(
     return run
 
 
-def read_inputs(
-    frames: Iterator[pd.DataFrame], key: bytes, labels_topic: str | None
-) -> tuple[dict[str, tuple[list, list]], list[tuple]]:
-    """The parsed transactions and labels of each account of a bucket's Kafka records (columns
-    account, value, meta), and the dead-letter rows of those rejected."""
-    now = datetime.now(UTC)
+def read_inputs(frames: Iterator[pd.DataFrame]) -> tuple[dict[str, tuple[list, list]], list[tuple]]:
+    """The transactions (dicts of RECORD_FIELDS and `terminal_features`) and labels
+    (LABEL_FIELDS lists) of each account of a bucket's first-stage rows (intake.INTAKE_SCHEMA),
+    and the dead-letter rows."""
     inputs: dict[str, tuple[list, list]] = {}
     letters: list[tuple] = []
     for frame in frames:
-        columns = (frame["account"].tolist(), frame["value"].tolist(), frame["meta"].tolist())
-        for account, value, meta in zip(*columns, strict=True):
-            parsed = parse_input(account, value, meta, labels_topic, key, now)
-            if parsed is None:
-                continue
-            kind, found = parsed
+        columns = (frame["account"].tolist(), frame["kind"].tolist(), frame["payload"].tolist())
+        for account, kind, payload in zip(*columns, strict=True):
+            found = orjson.loads(payload)
             if kind == "dead_letter":
                 letters.append(dead_letter_row(found))
                 continue
             records, labels = inputs.setdefault(account, ([], []))
-            (records if kind == "transaction" else labels).append(found)
+            if kind == "transaction":
+                records.append(dict(zip(TRANSACTION_KEYS, found, strict=True)))
+            else:
+                labels.append(found)
     return inputs, letters
 
 
@@ -447,16 +392,7 @@ def detect_bucket(
         if settings.with_accounts and account.transactions:
             rows.append(account_row(account_id, account))
         states[account_id] = [account.active_ms, account.to_json()]
-    return rows, without_idle_accounts(states)
-
-
-def without_idle_accounts(states: dict[str, list]) -> dict[str, list]:
-    """The bucket's accounts without those idle for ACCOUNT_TTL_MS of event time before the
-    bucket's most recently active one."""
-    newest = max(active_ms for active_ms, _ in states.values())
-    return {
-        account: entry for account, entry in states.items() if entry[0] >= newest - ACCOUNT_TTL_MS
-    }
+    return rows, without_idle(states, ACCOUNT_TTL_MS)
 
 
 def _features(rows: list[tuple]) -> np.ndarray:

@@ -1,10 +1,13 @@
 """The streaming query of the detection job.
 
-One query, `detection`, reads the transactions and labels topics once: each record is grouped
-by its bucket of accounts (a hash of the `customer_id` Spark reads from the raw JSON, modulo
-`detection.stateBuckets`), then parsed and validated, run through the stateful rules, the
-model's features and the label join account by account, and the model scores the bucket's
-transactions in one call (`detector.detect_for_buckets`, applyInPandasWithState).
+One query, `detection`, reads the transactions and labels topics once, in two stateful stages:
+1. each record is grouped by its bucket of terminals (a hash of the `terminal_id` Spark reads
+   from the raw JSON, modulo `detection.stateBuckets`), then parsed, validated and tokenised,
+   and each transaction gets its terminal's features (`IntakeProcessor`,
+   transformWithStateInPandas; fraud_detection.intake);
+2. the accepted records are grouped by their bucket of accounts and run through the stateful
+   rules, the card features and the label join account by account, and the model scores the
+   bucket's transactions in one call (`detector.detect_for_buckets`, applyInPandasWithState).
 `Sinks.write_detection` writes the result: alerts to Kafka and Elasticsearch, dead letters (bad
 or late input) to the dead-letter topic, per-minute KPIs, label outcomes and account totals to
 Elasticsearch and Prometheus. Its checkpoint is `<checkpointLocation>/detection`.
@@ -13,13 +16,18 @@ Elasticsearch and Prometheus. Its checkpoint is `<checkpointLocation>/detection`
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+import orjson
+import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.streaming.state import GroupStateTimeout
+from pyspark.sql.streaming.stateful_processor import StatefulProcessor, StatefulProcessorHandle
 
+from fraud_detection import intake
 from fraud_detection.config import JobConfig, duration_seconds, model_path
 from fraud_detection.detector import (
     OUTPUT_SCHEMA,
@@ -35,17 +43,40 @@ log = logging.getLogger(__name__)
 MAX_OFFSETS_PER_TRIGGER = 200_000
 
 
-# A top-level "customer_id" with a plain string value, read without parsing the JSON.
-_PLAIN_CUSTOMER_ID = r'"customer_id"\s*:\s*"([^"\\]*)"'
+# A top-level "terminal_id" with a plain string value, read without parsing the JSON.
+_PLAIN_TERMINAL_ID = r'"terminal_id"\s*:\s*"([^"\\]*)"'
 
 
-def account_of(value: Column) -> Column:
-    """The customer id of a raw JSON record ("" when there is none). A plain string is matched
+def terminal_of(value: Column) -> Column:
+    """The terminal id of a raw JSON record ("" when there is none). A plain string is matched
     by a regular expression, several times faster than `get_json_object`, which reads the
-    others (escapes); a record whose parsed id differs is rejected later (detector.parse_input).
+    others (escapes); a record whose parsed id differs is rejected later (intake.parse_input).
     """
-    plain = F.nullif(F.regexp_extract(value, _PLAIN_CUSTOMER_ID, 1), F.lit(""))
-    return F.coalesce(plain, F.get_json_object(value, "$.customer_id"), F.lit(""))
+    plain = F.nullif(F.regexp_extract(value, _PLAIN_TERMINAL_ID, 1), F.lit(""))
+    return F.coalesce(plain, F.get_json_object(value, "$.terminal_id"), F.lit(""))
+
+
+class IntakeProcessor(StatefulProcessor):
+    """The first stage, per bucket of terminals: fraud_detection.intake on Spark's state."""
+
+    def __init__(self, key: bytes, labels_topic: str | None) -> None:
+        self.key, self.labels_topic = key, labels_topic
+
+    def init(self, handle: StatefulProcessorHandle) -> None:
+        self.state = handle.getValueState("terminals", intake.STATE_SCHEMA)
+
+    def handleInputRows(self, key, rows, timerValues) -> Iterator[pd.DataFrame]:
+        inputs, output = intake.read(rows, self.key, self.labels_topic)
+        if inputs:
+            states = orjson.loads(self.state.get()[0]) if self.state.exists() else {}
+            found, states = intake.intake_bucket(states, inputs)
+            output += found
+            self.state.update((orjson.dumps(states).decode(),))
+        if output:
+            yield pd.DataFrame.from_records(output, columns=intake.INTAKE_COLUMNS)
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass
@@ -87,20 +118,26 @@ class DetectionJob:
         )
         labels = self.config.topics.get("labels")
         topics = ",".join([self.config.topics["transactions"], *([labels] if labels else [])])
+        buckets = F.lit(settings.state_buckets)
         return (
             self.read(topics)
             .select(
-                account_of(F.col("value").cast("string")).alias("account"),
+                terminal_of(F.col("value").cast("string")).alias("terminal"),
                 "value",
                 F.concat_ws(",", "topic", "partition", "offset", F.unix_millis("timestamp")).alias(
                     "meta"
                 ),
             )
-            .withColumn("bucket", F.pmod(F.xxhash64("account"), F.lit(settings.state_buckets)))
-            .groupBy("bucket")
+            .withColumn("terminal_bucket", F.pmod(F.xxhash64("terminal"), buckets))
+            .groupBy("terminal_bucket")
+            .transformWithStateInPandas(
+                IntakeProcessor(self.key, labels), intake.INTAKE_SCHEMA, "append", "None"
+            )
+            .withColumn("account_bucket", F.pmod(F.xxhash64("account"), buckets))
+            .groupBy("account_bucket")
             .applyInPandasWithState(
                 detect_for_buckets(
-                    detect_settings, labels, model_folder, float(settings.model["scoreThreshold"])
+                    detect_settings, model_folder, float(settings.model["scoreThreshold"])
                 ),
                 OUTPUT_SCHEMA,
                 STATE_SCHEMA,

@@ -1,7 +1,8 @@
-"""The fraud model: features from a card's state (Fraud Detection Handbook style) and scoring.
+"""The fraud model: features (Fraud Detection Handbook style) and scoring.
 
-Features are computed for a transaction from its card's state before the transaction is added,
-the same way in training (jobs/train_model.py) and in the streaming job. The artifact is a
+A transaction's features are its card's (`card_features`, from the card's state before the
+transaction is added) then its terminal's (fraud_detection.terminals), computed the same way in
+training (jobs/train_model.py) and in the streaming job. The artifact is a
 folder: `model.pkl` (a scikit-learn classifier) and `metadata.json` (version, features,
 training settings and the measured quality).
 """
@@ -17,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from fraud_detection.rules import CardState, Txn, haversine_km
+from fraud_detection.terminals import TERMINAL_FEATURES
 
-FEATURES = (
+CARD_FEATURES = (
     "amount",
     "during_weekend",
     "during_night",
@@ -35,12 +37,13 @@ FEATURES = (
     "log_speed_kmh_from_previous",
     "card_nb_tx_10min",
 )
+FEATURES = (*CARD_FEATURES, *TERMINAL_FEATURES)
 DAY_S = 86400
 EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
 
 
 def card_features(card: CardState, txn: Txn) -> list[float]:
-    """The feature vector of `txn` given its card's state (windows include `txn` itself)."""
+    """The CARD_FEATURES of `txn` given its card's state (windows include `txn` itself)."""
     count_1, count_7, count_30 = 1, 1, 1
     sum_1, sum_7, sum_30 = 0.0, 0.0, 0.0
     for time, amount in card.amounts:  # one pass for the 1, 7 and 30-day windows

@@ -38,12 +38,15 @@ def parse_label(event: Any) -> tuple[dict[str, Any] | None, Rejection | None]:
         return None, None
     try:
         event_time = parse_event_time(event["event_time"])
+        label_time = parse_event_time(event["label_time"])
     except ValueError as error:
         return None, Rejection("invalid_event_time", str(error)[:200])
     return {
         "transaction_id": event["transaction_id"],
         "customer_id": event["customer_id"],
+        "terminal_id": event["terminal_id"],
         "event_ms": int(event_time.timestamp() * 1000),
+        "label_ms": int(label_time.timestamp() * 1000),
         "is_fraud": event["is_fraud"],
         "scenario": event["scenario"] or "",
     }, None

@@ -13,6 +13,8 @@ from fraud_detection.metrics import JobMetrics, MetricsListener
 from fraud_detection.sinks import Sinks
 
 log = logging.getLogger(__name__)
+STATE_STORE_PROVIDER = "spark.sql.streaming.stateStore.providerClass"
+ROCKSDB = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 
 
 def start_job(
@@ -25,6 +27,7 @@ def start_job(
     """Start the queries on `spark` with the listener feeding `metrics`; returns the queries."""
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")  # for toPandas
+    spark.conf.set(STATE_STORE_PROVIDER, ROCKSDB)  # transformWithState needs it
     listener = MetricsListener(metrics)
     spark.streams.addListener(listener)
     sinks = Sinks(config, metrics)

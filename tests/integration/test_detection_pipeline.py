@@ -22,6 +22,7 @@ import pytest
 import fraud_simulator
 from fraud_detection.config import parse_config
 from fraud_detection.evaluation import card_history, labelled_scenarios, scenario_scores
+from fraud_detection.events import parse_event_time
 from fraud_detection.harness import (
     BAD_INPUTS,
     create_topics,
@@ -30,8 +31,10 @@ from fraud_detection.harness import (
     read_json,
     write_job_yaml,
 )
+from fraud_detection.job import MAX_OFFSETS_PER_TRIGGER
 from fraud_detection.metrics import JobMetrics
 from fraud_detection.runner import start_job
+from fraud_detection.terminals import TERMINAL_FEATURES, TerminalState
 from fraud_testbed.process import free_port
 from fraud_testbed.spark import local_conf
 
@@ -43,6 +46,9 @@ KEY = "integration-tokenization-key"
 SIMULATION = {"customers": 800, "terminals": 300, "fraudRate": 0.08, "seed": 11}
 START, DAYS = datetime(2026, 3, 2, tzinfo=UTC), 8
 RUN_TIMEOUT_S = 420
+# Records per micro-batch of the job that is killed, and of the uninterrupted run it is compared
+# with: the model's terminal risk features depend on which labels a micro-batch has seen.
+BATCH_RECORDS = 1500
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -110,16 +116,23 @@ def run(kafka, spark, elasticsearch, prometheus, environment, simulated_topic, t
     metrics.serve(port, "127.0.0.1")
     prometheus.add_target("fraud-detection", f"127.0.0.1:{port}")
     began = time.monotonic()
-    queries, listener = start_job(spark, config, metrics, {"availableNow": True})
+    alerts = run_to_end(spark, kafka, config, metrics)
+    print(f"\njob over {len(transactions)} transactions: {time.monotonic() - began:.1f} s")
+    return config, alerts, labels, len(transactions)
+
+
+def run_to_end(spark, kafka, config, metrics, batch_records: int = MAX_OFFSETS_PER_TRIGGER):
+    """Run the job in this process over the whole topic (availableNow); the alerts."""
+    queries, listener = start_job(
+        spark, config, metrics, {"availableNow": True}, max_offsets_per_trigger=batch_records
+    )
     try:
         for query in queries:
             assert query.awaitTermination(RUN_TIMEOUT_S), f"{query.name} still running"
             assert query.exception() is None, query.exception()
     finally:
         spark.streams.removeListener(listener)
-    print(f"\njob over {len(transactions)} transactions: {time.monotonic() - began:.1f} s")
-    alerts = read_json(kafka.bootstrap_servers, config.topics["alerts"])
-    return config, alerts, labels, len(transactions)
+    return read_json(kafka.bootstrap_servers, config.topics["alerts"])
 
 
 def test_rules_catch_their_scenarios_with_high_recall_and_precision(run, simulated_topic):
@@ -142,7 +155,32 @@ def test_the_model_raises_explained_alerts_that_are_mostly_fraud(run):
     assert correct / len(model) >= 0.8
     for alert in model:
         assert alert["score"] >= alert["explanation"]["threshold"] == 0.8
-        assert set(alert["explanation"]["features"]) >= {"amount", "card_nb_tx_30day"}
+        assert set(alert["explanation"]["features"]) >= {"amount", "terminal_risk_7day"}
+
+
+def test_model_alerts_carry_the_terminal_features_of_a_replay_in_event_time(run, simulated_topic):
+    """One micro-batch holds the whole topic, so the job sees each terminal's transactions and
+    labels in time order: its terminal features equal those of the simulated stream replayed."""
+    _, alerts, _, _ = run
+    terminals: dict[str, TerminalState] = {}
+    expected = {}
+    for event in fraud_simulator.generate(SIMULATION, START, timedelta(days=DAYS)):
+        value = event.value
+        if event.kind == "transaction":
+            terminal = terminals.setdefault(value["terminal_id"], TerminalState())
+            event_ms = int(parse_event_time(value["event_time"]).timestamp() * 1000)
+            expected[value["transaction_id"]] = terminal.add_transaction(event_ms)
+        elif event.kind == "label" and "transaction_id" in value:
+            event_ms = int(parse_event_time(value["event_time"]).timestamp() * 1000)
+            terminals[value["terminal_id"]].add_label(event_ms, value["is_fraud"])
+    model = [alert for alert in alerts if alert["rule"] == "model"]
+    risky = 0
+    for alert in model:
+        features = alert["explanation"]["features"]
+        found = [features[name] for name in TERMINAL_FEATURES]
+        assert found == pytest.approx(expected[alert["transaction_ids"][0]], abs=1e-4)
+        risky += features["terminal_risk_30day"] > 0
+    assert risky > 0
 
 
 def test_alerts_are_explained_unique_and_in_elasticsearch_by_id(run, elasticsearch):
@@ -294,16 +332,24 @@ def spark_submit(config_path: Path, *args: str, log: Path) -> subprocess.Popen:
 
 
 def test_a_job_killed_mid_stream_and_restarted_raises_the_same_alerts(
-    run, kafka, elasticsearch, environment, simulated_topic, tmp_path
+    run, spark, kafka, elasticsearch, environment, simulated_topic, tmp_path
 ):
-    _, reference, _, _ = run
+    """The same alerts as an uninterrupted run in the same micro-batches; the rules' alerts the
+    same as in one micro-batch (`run`)."""
+    uninterrupted = parse_config(
+        pipeline_config(
+            kafka, elasticsearch, simulated_topic, tmp_path / "uninterrupted", free_port()
+        )
+    )
+    reference = run_to_end(spark, kafka, uninterrupted, JobMetrics(), BATCH_RECORDS)
     document = pipeline_config(
         kafka, elasticsearch, simulated_topic, tmp_path / "checkpoint", free_port()
     )
     config_path = write_job_yaml(document, tmp_path / "job.yaml")
     config = parse_config(document)
     log = tmp_path / "job.log"
-    first = spark_submit(config_path, "--max-offsets-per-trigger", "1500", log=log)
+    batches = ("--max-offsets-per-trigger", str(BATCH_RECORDS))
+    first = spark_submit(config_path, *batches, log=log)
     commits = tmp_path / "checkpoint" / "detection" / "commits"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and len(list(commits.glob("[0-9]*"))) < 3:
@@ -315,33 +361,35 @@ def test_a_job_killed_mid_stream_and_restarted_raises_the_same_alerts(
     partial = read_json(kafka.bootstrap_servers, config.topics["alerts"])
     assert 0 < len({alert["alert_id"] for alert in partial}) < len(reference)
 
-    second = spark_submit(config_path, "--available-now", log=log)
+    second = spark_submit(config_path, "--available-now", *batches, log=log)
     assert second.wait(RUN_TIMEOUT_S) == 0, log.read_text()[-3000:]
     restarted = read_json(kafka.bootstrap_servers, config.topics["alerts"])
     assert {a["alert_id"] for a in restarted} == {a["alert_id"] for a in reference}
+    rule_alerts = {a["alert_id"] for a in run[1] if a["rule"] != "model"}
+    assert {a["alert_id"] for a in restarted if a["rule"] != "model"} == rule_alerts
     client = elasticsearch.client()
     client.indices.refresh(index=config.index("alerts"))
     stored = client.search(index=config.index("alerts"), size=10_000, _source=False)
     assert {hit["_id"] for hit in stored["hits"]["hits"]} == {a["alert_id"] for a in reference}
 
 
-def test_the_account_key_is_the_parsed_customer_id_whatever_its_spelling(spark):
+def test_the_terminal_key_is_the_parsed_terminal_id_whatever_its_spelling(spark):
     """Plain ids take the regular expression, escaped ones get_json_object; the same result."""
     from pyspark.sql import functions as F
 
-    from fraud_detection.job import account_of
+    from fraud_detection.job import terminal_of
 
     values = {
-        '{"amount": 1, "customer_id": "c-12"}': "c-12",
-        '{"customer_id" :  "c-7", "x": 1}': "c-7",
-        '{"customer_id": "Ren\\u00e9"}': "René",
-        '{"customer_id": "a\\"b"}': 'a"b',
-        '{"merchant_id": "m\\"customer_id\\": \\"x", "customer_id": "c-3"}': "c-3",
+        '{"amount": 1, "terminal_id": "t-12"}': "t-12",
+        '{"terminal_id" :  "t-7", "x": 1}': "t-7",
+        '{"terminal_id": "Ren\\u00e9"}': "René",
+        '{"terminal_id": "a\\"b"}': 'a"b',
+        '{"merchant_id": "m\\"terminal_id\\": \\"x", "terminal_id": "t-3"}': "t-3",
         '{"amount": 1}': "",
         "hello fraud": "",
     }
     frame = spark.createDataFrame([(value,) for value in values], "value string")
-    found = frame.select("value", account_of(F.col("value")).alias("account")).collect()
-    assert {row.value: row.account for row in found} == values
-    assert all(json.loads(value).get("customer_id", "") == account
-               for value, account in values.items() if value.startswith("{"))  # fmt: skip
+    found = frame.select("value", terminal_of(F.col("value")).alias("terminal")).collect()
+    assert {row.value: row.terminal for row in found} == values
+    assert all(json.loads(value).get("terminal_id", "") == terminal
+               for value, terminal in values.items() if value.startswith("{"))  # fmt: skip

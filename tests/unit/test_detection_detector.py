@@ -19,6 +19,9 @@ from fraud_detection.detector import (
     summarise,
 )
 from fraud_detection.harness import encode, transaction
+from fraud_detection.intake import INTAKE_COLUMNS, intake_bucket
+from fraud_detection.intake import read as read_records
+from fraud_detection.model import FEATURES
 from fraud_detection.outcomes import outcome_dimensions
 
 MINUTE_MS = 60_000
@@ -33,6 +36,7 @@ def record(number: int, minutes: float, amount: float = 20.0, card: str = "tok_a
         "region": "FR-IDF", "channel": "pos", "device_id": None, "card_token": card,
         "customer_id": "c-1", "terminal_id": "t-1", "merchant_id": "m-1", "currency": "EUR",
         "kafka_ms": START_MS, "topic": "transactions", "partition": 0, "offset": number,
+        "terminal_features": [1.0, 1.0, 1.0, 0.0, 0.0, 0.0],
     }  # fmt: skip
     return {**base, **changes}
 
@@ -49,7 +53,8 @@ def test_every_transaction_gets_a_row_with_its_features_and_the_totals_add_up():
     account = AccountState()
     rows = detect(account, [record(1, 0, 10.0), record(2, 5, 32.5)], SETTINGS)
     assert kinds(rows) == ["transaction", "transaction"]
-    assert all(len(row[5]) == 8 * 15 for row in rows)  # 15 float64 features
+    assert all(len(row[5]) == 8 * len(FEATURES) for row in rows)  # float64 features
+    assert np.frombuffer(rows[0][5])[-6:].tolist() == [1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
     assert (account.transactions, account.amount_total) == (2, 42.5)
     assert account.latest_ms == START_MS + 5 * MINUTE_MS
 
@@ -129,26 +134,6 @@ def test_outcomes_count_once_under_any_and_once_per_alerting_rule():
     assert outcome_dimensions(True, "skimmer", [], None) == ["any|unknown|skimmer"]
 
 
-def meta(offset: int, topic: str = "payments-transactions") -> str:
-    return f"{topic},0,{offset},{START_MS}"
-
-
-def test_records_are_parsed_per_account_and_rejects_become_dead_letters():
-    from datetime import UTC, datetime
-
-    from fraud_detection.detector import parse_input
-    from fraud_detection.harness import encode, transaction
-
-    now = datetime.now(UTC)
-    kind, found = parse_input("c-1", encode(transaction()), meta(7), "labels", b"k" * 16, now)
-    assert kind == "transaction" and found["card_token"].startswith("tok_")
-    assert (found["offset"], found["kafka_ms"]) == (7, START_MS)
-    kind, found = parse_input("c-2", encode(transaction()), meta(8), "labels", b"k" * 16, now)
-    assert kind == "dead_letter" and "ambiguous" in found["error"]  # not this account's event
-    kind, found = parse_input("", b"oops", meta(9), "labels", b"k" * 16, now)
-    assert (kind, found["reason"], found["offset"]) == ("dead_letter", "invalid_json", 9)
-
-
 def test_a_label_with_an_impossible_date_is_rejected_not_raised():
     from fraud_detection.outcomes import parse_label
 
@@ -184,15 +169,19 @@ def test_labels_ahead_of_their_transaction_wait_in_bounded_numbers():
 
 
 def bucket_input(events: list[dict], offset: int = 0) -> dict[str, tuple[list, list]]:
-    """The parsed input of Kafka records of `events`, as the bucket function reads it."""
+    """The input of the account stage for Kafka records of `events`: the first stage's rows
+    (parsed, terminal features added), as the bucket function reads them."""
     frame = pd.DataFrame(
         {
-            "account": [event["customer_id"] for event in events],
+            "terminal": [event["terminal_id"] for event in events],
             "value": [encode(event) for event in events],
             "meta": [f"transactions,0,{offset + n},{START_MS}" for n in range(len(events))],
         }
     )
-    inputs, letters = read_inputs(iter([frame]), SETTINGS.key, "labels")
+    parsed, letters = read_records(iter([frame]), SETTINGS.key, "labels")
+    assert letters == []
+    rows, _ = intake_bucket({}, parsed)
+    inputs, letters = read_inputs(iter([pd.DataFrame.from_records(rows, columns=INTAKE_COLUMNS)]))
     assert letters == []
     return inputs
 

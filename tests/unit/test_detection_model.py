@@ -10,7 +10,7 @@ import pytest
 from fraud_detection.config import DEFAULT_RULES
 from fraud_detection.detector import OUTPUT_COLUMNS, label_outcomes, model_alerts, summarise
 from fraud_detection.evaluation import card_precision_at_k, scenario_scores
-from fraud_detection.model import FEATURES, card_features
+from fraud_detection.model import CARD_FEATURES, FEATURES, card_features
 from fraud_detection.rules import CardState, Txn
 
 MONDAY_NOON = 1_767_614_400  # 2026-01-05 12:00 UTC
@@ -28,7 +28,7 @@ def test_card_features_count_and_average_over_1_7_30_days_including_the_transact
     for number, (hours, amount) in enumerate([(-24 * 20, 100.0), (-24 * 3, 40.0), (-2, 20.0)]):
         card.observe(txn(number, hours, amount, device="D1"), DEFAULT_RULES)
     features = dict(
-        zip(FEATURES, card_features(card, txn(9, 0, 60.0, "D2", "ecommerce")), strict=True)
+        zip(CARD_FEATURES, card_features(card, txn(9, 0, 60.0, "D2", "ecommerce")), strict=True)
     )
     assert (features["card_nb_tx_1day"], features["card_nb_tx_7day"]) == (2, 3)
     assert features["card_nb_tx_30day"] == 4
@@ -36,7 +36,7 @@ def test_card_features_count_and_average_over_1_7_30_days_including_the_transact
     assert features["card_avg_amount_30day"] == pytest.approx(55.0)
     assert features["new_device"] == 1.0 and features["ecommerce"] == 1.0
     assert features["during_weekend"] == 0.0 and features["during_night"] == 0.0
-    known = dict(zip(FEATURES, card_features(card, txn(10, 0, 60.0, "D1")), strict=True))
+    known = dict(zip(CARD_FEATURES, card_features(card, txn(10, 0, 60.0, "D1")), strict=True))
     assert known["new_device"] == 0.0
 
 

@@ -1,0 +1,145 @@
+"""The first stage of the detection query: each Kafka record parsed, validated and tokenised,
+and each transaction given its terminal's features (fraud_detection.terminals).
+
+The stage is keyed by bucket of terminals (the hash of the record's `terminal_id` modulo
+detection.stateBuckets, transformWithStateInPandas; the bucket's state is STATE_SCHEMA): `read`
+parses the bucket's records, `intake_bucket` runs each terminal's transactions and labels in
+time order (a transaction at its event time, a label at its label time, a transaction before a
+label at the same time) through the terminal's state. Its rows (INTAKE_SCHEMA: account, kind,
+payload) go on to the second stage, keyed by bucket of accounts (fraud_detection.detector):
+- `transaction`: the record's RECORD_FIELDS values, then its terminal features (a JSON list);
+- `label`: the label's LABEL_FIELDS values (a JSON list);
+- `dead_letter`: the dead-letter document of rejected input (account "").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from fraud_detection.events import Rejection, dead_letter, decode_event, transaction_record
+from fraud_detection.outcomes import LABEL_FIELDS, parse_label
+from fraud_detection.terminals import DAY_MS, TerminalState
+
+# The fields of an accepted transaction, as the second stage reads them.
+RECORD_FIELDS = (
+    "transaction_id",
+    "event_ms",
+    "amount",
+    "merchant_category",
+    "latitude",
+    "longitude",
+    "region",
+    "channel",
+    "device_id",
+    "card_token",
+    "customer_id",
+    "terminal_id",
+    "merchant_id",
+    "currency",
+    "kafka_ms",
+    "topic",
+    "partition",
+    "offset",
+)
+INTAKE_SCHEMA = "account string, kind string, payload binary"
+INTAKE_COLUMNS = ("account", "kind", "payload")
+# A bucket of terminals: a JSON object of [active ms, TerminalState list JSON] per terminal.
+STATE_SCHEMA = "terminals string"
+# A terminal idle this long (event time) before its bucket's most recently active one is
+# forgotten.
+TERMINAL_TTL_MS = 90 * DAY_MS
+
+
+def parse_input(
+    terminal: str, value: bytes | None, meta: str, labels_topic: str | None, key: bytes, now
+) -> tuple[str, dict[str, Any]] | None:
+    """A Kafka record of `terminal` parsed: ("transaction", record with RECORD_FIELDS),
+    ("label", parse_label's record), ("dead_letter", document), or None for a label that is not
+    about a transaction. `meta` is "topic,partition,offset,kafka ms". Never raises."""
+    topic, partition, offset, kafka_ms = meta.rsplit(",", 3)
+    partition, offset, kafka_ms = int(partition), int(offset), int(kafka_ms)
+    event, rejection = decode_event(value)
+    record = None
+    if event is not None:
+        if topic == labels_topic:
+            record, rejection = parse_label(event)
+            if record is None and rejection is None:
+                return None
+        else:
+            record, rejection = transaction_record(event, key)
+    if record is not None and record["terminal_id"] != terminal:
+        record, rejection = None, Rejection("schema_violation", "terminal_id is ambiguous")
+    if record is None:
+        return "dead_letter", dead_letter(value, rejection, topic, partition, offset, now, key)
+    record["kafka_ms"] = kafka_ms
+    if topic == labels_topic:
+        return "label", record
+    record.update(
+        event_ms=int(record["event_time"].timestamp() * 1000),
+        topic=topic,
+        partition=partition,
+        offset=offset,
+    )
+    return "transaction", record
+
+
+def read(
+    frames: Iterator[pd.DataFrame], key: bytes, labels_topic: str | None
+) -> tuple[dict[str, list[tuple]], list[tuple]]:
+    """Each terminal's parsed input of a bucket's Kafka records (columns terminal, value, meta)
+    as (time, 0 for a transaction or 1 for a label, transaction id, kind, record), and the
+    output rows of the records rejected."""
+    now = datetime.now(UTC)
+    inputs: dict[str, list[tuple]] = {}
+    letters: list[tuple] = []
+    for frame in frames:
+        columns = (frame["terminal"].tolist(), frame["value"].tolist(), frame["meta"].tolist())
+        for terminal, value, meta in zip(*columns, strict=True):
+            parsed = parse_input(terminal, value, meta, labels_topic, key, now)
+            if parsed is None:
+                continue
+            kind, record = parsed
+            if kind == "dead_letter":
+                letters.append(("", kind, orjson.dumps(record)))
+            elif kind == "transaction":
+                item = (record["event_ms"], 0, record["transaction_id"], kind, record)
+                inputs.setdefault(terminal, []).append(item)
+            else:
+                item = (record["label_ms"], 1, record["transaction_id"], kind, record)
+                inputs.setdefault(terminal, []).append(item)
+    return inputs, letters
+
+
+def intake_bucket(
+    states: dict[str, list], inputs: dict[str, list[tuple]]
+) -> tuple[list[tuple], dict[str, list]]:
+    """The output rows of a bucket's parsed input (terminal -> `read`'s items) and the bucket's
+    next state (terminal -> [active ms, TerminalState JSON], idle terminals dropped)."""
+    rows: list[tuple] = []
+    states = dict(states)
+    for terminal, items in inputs.items():
+        entry = states.get(terminal)
+        state = TerminalState.from_list(orjson.loads(entry[1])) if entry else TerminalState()
+        for *_, kind, record in sorted(items, key=lambda item: item[:3]):
+            if kind == "transaction":
+                features = state.add_transaction(record["event_ms"])
+                values = [record[name] for name in RECORD_FIELDS]
+                payload = orjson.dumps([*values, features])
+            else:
+                state.add_label(record["event_ms"], record["is_fraud"])
+                payload = orjson.dumps([record[name] for name in LABEL_FIELDS])
+            rows.append((record["customer_id"], kind, payload))
+        states[terminal] = [state.latest_day * DAY_MS, orjson.dumps(state.to_list()).decode()]
+    return rows, without_idle(states, TERMINAL_TTL_MS)
+
+
+def without_idle(states: dict[str, list], ttl_ms: int) -> dict[str, list]:
+    """The entries ([active ms, state]) of a bucket's state without those idle for `ttl_ms` of
+    event time before the bucket's most recently active one."""
+    newest = max(active_ms for active_ms, _ in states.values())
+    return {name: entry for name, entry in states.items() if entry[0] >= newest - ttl_ms}

@@ -1,0 +1,128 @@
+"""The first stage of the detection query: parsing per terminal and the terminal features."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import orjson
+import pandas as pd
+import pytest
+
+from fraud_detection.harness import encode, transaction
+from fraud_detection.intake import (
+    RECORD_FIELDS,
+    TERMINAL_TTL_MS,
+    intake_bucket,
+    parse_input,
+    read,
+)
+from fraud_detection.terminals import DAY_MS, TERMINAL_FEATURES, TerminalState
+
+KEY = b"k" * 16
+START_MS = 1_767_614_400_000  # 2026-01-05 12:00 UTC
+
+
+def meta(offset: int, topic: str = "payments-transactions") -> str:
+    return f"{topic},0,{offset},{START_MS}"
+
+
+def test_records_are_parsed_per_terminal_and_rejects_become_dead_letters():
+    now = datetime.now(UTC)
+    kind, found = parse_input("t-1", encode(transaction()), meta(7), "labels", KEY, now)
+    assert kind == "transaction" and found["card_token"].startswith("tok_")
+    assert (found["offset"], found["kafka_ms"]) == (7, START_MS)
+    kind, found = parse_input("t-2", encode(transaction()), meta(8), "labels", KEY, now)
+    assert kind == "dead_letter" and "ambiguous" in found["error"]  # not this terminal's event
+    kind, found = parse_input("", b"oops", meta(9), "labels", KEY, now)
+    assert (kind, found["reason"], found["offset"]) == ("dead_letter", "invalid_json", 9)
+
+
+def at(day: float) -> str:
+    """An RFC 3339 time `day` days after START_MS."""
+    moment = datetime.fromtimestamp((START_MS + day * DAY_MS) / 1000, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def label_event(number: int, day: float, label_day: float, is_fraud: bool) -> dict:
+    return {
+        "schema_version": 1, "event_type": "label", "transaction_id": f"tx-{number}",
+        "customer_id": "c-1", "terminal_id": "t-1", "event_time": at(day),
+        "label_time": at(label_day), "is_fraud": is_fraud,
+        "scenario": "compromised_terminal" if is_fraud else None,
+    }  # fmt: skip
+
+
+def run_stage(messages: list[tuple[str, dict]], states: dict | None = None):
+    """The first stage's rows and state for (topic, event) messages of one batch."""
+    frame = pd.DataFrame(
+        {
+            "terminal": [event["terminal_id"] for _, event in messages],
+            "value": [encode(event) for _, event in messages],
+            "meta": [meta(n, topic) for n, (topic, _) in enumerate(messages)],
+        }
+    )
+    inputs, letters = read(iter([frame]), KEY, "labels")
+    rows, states = intake_bucket(states or {}, inputs)
+    return letters + rows, states
+
+
+def features_of(rows) -> dict[str, dict[str, float]]:
+    """Transaction id -> its terminal features, from the stage's transaction rows."""
+    found = {}
+    for _, kind, payload in rows:
+        if kind == "transaction":
+            values = orjson.loads(payload)
+            record = dict(zip(RECORD_FIELDS, values, strict=False))
+            found[record["transaction_id"]] = dict(zip(TERMINAL_FEATURES, values[-1], strict=True))
+    return found
+
+
+def test_terminal_features_count_transactions_and_the_share_of_known_frauds_per_window():
+    def tx(number, day):
+        return "transactions", transaction(transaction_id=f"tx-{number}", event_time=at(day))
+
+    messages = [
+        tx(1, -20), ("labels", label_event(1, -20, -20, True)),
+        tx(2, -3), ("labels", label_event(2, -3, -3, False)),
+        tx(3, -2), tx(4, 0),  # tx-3: no label yet
+        ("labels", label_event(4, 0, 0.01, True)),  # known after tx-5
+        tx(5, 0.005), tx(6, 0.02),
+    ]  # fmt: skip
+    rows, _ = run_stage(messages)
+    features = features_of(rows)
+    assert [row[1] for row in rows].count("label") == 3
+    assert features["tx-5"] == {
+        "terminal_nb_tx_1day": 2.0, "terminal_nb_tx_7day": 4.0, "terminal_nb_tx_30day": 5.0,
+        "terminal_risk_1day": 0.0, "terminal_risk_7day": 0.0, "terminal_risk_30day": 0.5,
+    }  # fmt: skip
+    later = features["tx-6"]
+    assert (later["terminal_risk_1day"], later["terminal_risk_7day"]) == (1.0, 0.5)
+    assert later["terminal_risk_30day"] == pytest.approx(2 / 3)
+
+
+def test_terminal_state_keeps_30_days_and_idle_terminals_are_forgotten():
+    state = TerminalState()
+    for day in range(40):
+        state.add_transaction(START_MS + day * DAY_MS)
+    assert len(state.days) == 30
+    assert state.features(state.latest_day)[:3] == [1.0, 7.0, 30.0]
+    state.add_label(START_MS, True)  # its day is gone: ignored
+    assert state.features(state.latest_day)[3:] == [0.0, 0.0, 0.0]
+
+    _, states = run_stage([("transactions", transaction(terminal_id="t-old"))])
+    late = at((TERMINAL_TTL_MS + DAY_MS) / DAY_MS + 30)
+    _, states = run_stage([("transactions", transaction(event_time=late))], states)
+    assert set(states) == {"t-1"}
+
+
+def test_rejected_records_leave_as_dead_letters_and_labels_go_on_to_their_account():
+    rows, _ = run_stage(
+        [("transactions", transaction(amount=-1)), ("labels", label_event(1, 0, 0, False))]
+    )
+    assert [(account, kind) for account, kind, _ in rows] == [
+        ("", "dead_letter"),
+        ("c-1", "label"),
+    ]
+    assert json.loads(rows[0][2])["reason"] == "schema_violation"
+    assert orjson.loads(rows[1][2])[:3] == ["tx-1", START_MS, False]
