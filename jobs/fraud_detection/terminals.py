@@ -16,12 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 DAY_MS = 86_400_000
-WINDOW_DAYS = (1, 7, 30)
 TERMINAL_FEATURES = (
-    *(f"terminal_nb_tx_{days}day" for days in WINDOW_DAYS),
-    *(f"terminal_risk_{days}day" for days in WINDOW_DAYS),
+    "terminal_nb_tx_1day",
+    "terminal_nb_tx_7day",
+    "terminal_nb_tx_30day",
+    "terminal_risk_1day",
+    "terminal_risk_7day",
+    "terminal_risk_30day",
 )
-KEPT_DAYS = max(WINDOW_DAYS)
+KEPT_DAYS = 30
 
 
 @dataclass
@@ -52,18 +55,33 @@ class TerminalState:
             counts[2] += int(is_fraud)
 
     def features(self, day: int) -> list[float]:
-        """TERMINAL_FEATURES on `day`, from the counts so far."""
-        totals = [[0, 0, 0] for _ in WINDOW_DAYS]
-        for when, counts in self.days.items():
+        """TERMINAL_FEATURES on `day`, from the counts so far (the windows written out: this
+        runs for every transaction)."""
+        tx_1 = labelled_1 = frauds_1 = tx_7 = labelled_7 = frauds_7 = 0
+        tx_30 = labelled_30 = frauds_30 = 0
+        for when, (transactions, labelled, frauds) in self.days.items():
             age = day - when
-            for total, days in zip(totals, WINDOW_DAYS, strict=True):
-                if 0 <= age < days:
-                    total[0] += counts[0]
-                    total[1] += counts[1]
-                    total[2] += counts[2]
+            if 0 <= age < KEPT_DAYS:
+                tx_30, labelled_30, frauds_30 = (
+                    tx_30 + transactions,
+                    labelled_30 + labelled,
+                    frauds_30 + frauds,
+                )
+                if age < 7:
+                    tx_7, labelled_7, frauds_7 = (
+                        tx_7 + transactions,
+                        labelled_7 + labelled,
+                        frauds_7 + frauds,
+                    )
+                    if age < 1:
+                        tx_1, labelled_1, frauds_1 = transactions, labelled, frauds
         return [
-            *(float(transactions) for transactions, _, _ in totals),
-            *(frauds / labelled if labelled else 0.0 for _, labelled, frauds in totals),
+            float(tx_1),
+            float(tx_7),
+            float(tx_30),
+            frauds_1 / labelled_1 if labelled_1 else 0.0,
+            frauds_7 / labelled_7 if labelled_7 else 0.0,
+            frauds_30 / labelled_30 if labelled_30 else 0.0,
         ]
 
     def to_list(self) -> list[list[int]]:

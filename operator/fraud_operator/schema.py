@@ -293,10 +293,10 @@ def spec_schema() -> dict:
                         pattern=DURATION_PATTERN,
                     ),
                     "stateBuckets": integer(
-                        "How many state keys the job hashes accounts into. Spark's Python state "
-                        "has a cost per key and micro-batch, so one key holds a bucket of "
-                        "accounts; a micro-batch rewrites the state of every account of each "
-                        "bucket it touches. About one bucket per 500 accounts, at least 4 per "
+                        "How many state keys the job hashes accounts (and, in its first stage, "
+                        "terminals) into. Spark's Python state has a cost per key and "
+                        "micro-batch, so one key holds a bucket of accounts; a micro-batch "
+                        "rewrites the state of every account of each bucket it touches. About one bucket per 500 accounts, at least 4 per "
                         "shuffle partition (docs/detection.md). Fixed for the pipeline's life: "
                         "the checkpointed state is partitioned by it.",
                         64,
