@@ -48,6 +48,7 @@ def duration_seconds(text: str) -> float:
 class DetectionSettings:
     trigger_interval: str = "5 seconds"
     watermark_delay: str = "10 minutes"
+    max_event_time_ahead: str | None = None  # no bound
     state_buckets: int = STATE_BUCKETS
     rules: dict[str, dict[str, Any]] = field(default_factory=lambda: _merge({}, DEFAULT_RULES))
     model: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_MODEL))
@@ -98,12 +99,15 @@ def parse_config(document: dict) -> JobConfig:
     settings = DetectionSettings(
         trigger_interval=detection.get("triggerInterval", "5 seconds"),
         watermark_delay=detection.get("watermarkDelay", "10 minutes"),
+        max_event_time_ahead=detection.get("maxEventTimeAhead"),
         state_buckets=detection.get("stateBuckets", STATE_BUCKETS),
         rules=_merge(detection.get("rules") or {}, DEFAULT_RULES),
         model={**DEFAULT_MODEL, **(detection.get("model") or {})},
     )
     duration_seconds(settings.trigger_interval)
     duration_seconds(settings.watermark_delay)
+    if settings.max_event_time_ahead is not None:
+        duration_seconds(settings.max_event_time_ahead)
     if not isinstance(settings.state_buckets, int) or settings.state_buckets < 1:
         raise ConfigError(f"job.yaml: detection.stateBuckets must be a positive integer, got "
                           f"{settings.state_buckets!r}")  # fmt: skip

@@ -15,12 +15,14 @@ payload) go on to the second stage, keyed by bucket of accounts (fraud_detection
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pandas as pd
 
+from fraud_detection.alerts import rfc3339_ms
 from fraud_detection.events import Rejection, dead_letter, decode_event, transaction_record
 from fraud_detection.outcomes import LABEL_FIELDS, parse_label
 from fraud_detection.terminals import DAY_MS, TerminalState
@@ -55,41 +57,63 @@ STATE_SCHEMA = "terminals string"
 TERMINAL_TTL_MS = 90 * DAY_MS
 
 
+@dataclass(frozen=True)
+class IntakeSettings:
+    """What the first stage needs from the job configuration."""
+
+    key: bytes  # the tokenisation key
+    labels_topic: str | None
+    max_ahead_ms: int | None = None  # detection.maxEventTimeAhead; None: no bound
+
+
+def _future(event_ms: int, kafka_ms: int, settings: IntakeSettings) -> Rejection | None:
+    """Why a transaction's event time is too far ahead of its Kafka timestamp, if it is."""
+    if settings.max_ahead_ms is None or event_ms <= kafka_ms + settings.max_ahead_ms:
+        return None
+    return Rejection(
+        "future_event",
+        f"event_time {rfc3339_ms(event_ms)} is more than maxEventTimeAhead "
+        f"({settings.max_ahead_ms // 1000} s) after the Kafka timestamp {rfc3339_ms(kafka_ms)}: "
+        f"a wrong clock would move its account's watermark",
+    )
+
+
 def parse_input(
-    terminal: str, value: bytes | None, meta: str, labels_topic: str | None, key: bytes, now
+    terminal: str, value: bytes | None, meta: str, settings: IntakeSettings, now
 ) -> tuple[str, dict[str, Any]] | None:
     """A Kafka record of `terminal` parsed: ("transaction", record with RECORD_FIELDS),
     ("label", parse_label's record), ("dead_letter", document), or None for a label that is not
     about a transaction. `meta` is "topic,partition,offset,kafka ms". Never raises."""
     topic, partition, offset, kafka_ms = meta.rsplit(",", 3)
     partition, offset, kafka_ms = int(partition), int(offset), int(kafka_ms)
+    is_label = topic == settings.labels_topic
     event, rejection = decode_event(value)
     record = None
     if event is not None:
-        if topic == labels_topic:
+        if is_label:
             record, rejection = parse_label(event)
             if record is None and rejection is None:
                 return None
         else:
-            record, rejection = transaction_record(event, key)
+            record, rejection = transaction_record(event, settings.key)
     if record is not None and record["terminal_id"] != terminal:
         record, rejection = None, Rejection("schema_violation", "terminal_id is ambiguous")
+    if record is not None and not is_label:
+        record["event_ms"] = int(record["event_time"].timestamp() * 1000)
+        rejection = _future(record["event_ms"], kafka_ms, settings)
+        record = None if rejection else record
     if record is None:
-        return "dead_letter", dead_letter(value, rejection, topic, partition, offset, now, key)
+        letter = dead_letter(value, rejection, topic, partition, offset, now, settings.key)
+        return "dead_letter", letter
     record["kafka_ms"] = kafka_ms
-    if topic == labels_topic:
+    if is_label:
         return "label", record
-    record.update(
-        event_ms=int(record["event_time"].timestamp() * 1000),
-        topic=topic,
-        partition=partition,
-        offset=offset,
-    )
+    record.update(topic=topic, partition=partition, offset=offset)
     return "transaction", record
 
 
 def read(
-    frames: Iterator[pd.DataFrame], key: bytes, labels_topic: str | None
+    frames: Iterator[pd.DataFrame], settings: IntakeSettings
 ) -> tuple[dict[str, list[tuple]], list[tuple]]:
     """Each terminal's parsed input of a bucket's Kafka records (columns terminal, value, meta)
     as (time, 0 for a transaction or 1 for a label, transaction id, kind, record), and the
@@ -100,7 +124,7 @@ def read(
     for frame in frames:
         columns = (frame["terminal"].tolist(), frame["value"].tolist(), frame["meta"].tolist())
         for terminal, value, meta in zip(*columns, strict=True):
-            parsed = parse_input(terminal, value, meta, labels_topic, key, now)
+            parsed = parse_input(terminal, value, meta, settings, now)
             if parsed is None:
                 continue
             kind, record = parsed

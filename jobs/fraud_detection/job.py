@@ -59,14 +59,14 @@ def terminal_of(value: Column) -> Column:
 class IntakeProcessor(StatefulProcessor):
     """The first stage, per bucket of terminals: fraud_detection.intake on Spark's state."""
 
-    def __init__(self, key: bytes, labels_topic: str | None) -> None:
-        self.key, self.labels_topic = key, labels_topic
+    def __init__(self, settings: intake.IntakeSettings) -> None:
+        self.settings = settings
 
     def init(self, handle: StatefulProcessorHandle) -> None:
         self.state = handle.getValueState("terminals", intake.STATE_SCHEMA)
 
     def handleInputRows(self, key, rows, timerValues) -> Iterator[pd.DataFrame]:
-        inputs, output = intake.read(rows, self.key, self.labels_topic)
+        inputs, output = intake.read(rows, self.settings)
         if inputs:
             states = orjson.loads(self.state.get()[0]) if self.state.exists() else {}
             found, states = intake.intake_bucket(states, inputs)
@@ -119,6 +119,10 @@ class DetectionJob:
         labels = self.config.topics.get("labels")
         topics = ",".join([self.config.topics["transactions"], *([labels] if labels else [])])
         buckets = F.lit(settings.state_buckets)
+        ahead = settings.max_event_time_ahead
+        intake_settings = intake.IntakeSettings(
+            self.key, labels, int(duration_seconds(ahead) * 1000) if ahead else None
+        )
         return (
             self.read(topics)
             .select(
@@ -131,7 +135,7 @@ class DetectionJob:
             .withColumn("terminal_bucket", F.pmod(F.xxhash64("terminal"), buckets))
             .groupBy("terminal_bucket")
             .transformWithStateInPandas(
-                IntakeProcessor(self.key, labels), intake.INTAKE_SCHEMA, "append", "None"
+                IntakeProcessor(intake_settings), intake.INTAKE_SCHEMA, "append", "None"
             )
             .withColumn("account_bucket", F.pmod(F.xxhash64("account"), buckets))
             .groupBy("account_bucket")

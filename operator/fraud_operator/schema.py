@@ -292,12 +292,20 @@ def spec_schema() -> dict:
                         "10 minutes",
                         pattern=DURATION_PATTERN,
                     ),
+                    "maxEventTimeAhead": string(
+                        "How far a transaction's event_time may be ahead of its Kafka timestamp, "
+                        "for example '1 hour'; later ones (a wrong clock, which would move its "
+                        "account's watermark) go to the dead-letter topic as future_event. Unset: "
+                        "no bound (the simulator's live clock runs ahead of the wall clock).",
+                        pattern=DURATION_PATTERN,
+                    ),
                     "stateBuckets": integer(
                         "How many state keys the job hashes accounts (and, in its first stage, "
                         "terminals) into. Spark's Python state has a cost per key and "
                         "micro-batch, so one key holds a bucket of accounts; a micro-batch "
-                        "rewrites the state of every account of each bucket it touches. About one bucket per 500 accounts, at least 4 per "
-                        "shuffle partition (docs/detection.md). Fixed for the pipeline's life: "
+                        "rewrites the state of every account of each bucket it touches. About "
+                        "one bucket per 500 accounts, at least 4 per shuffle partition "
+                        "(docs/detection.md). Fixed for the pipeline's life: "
                         "the checkpointed state is partitioned by it.",
                         64,
                         minimum=1,

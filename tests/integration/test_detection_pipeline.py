@@ -26,9 +26,11 @@ from fraud_detection.events import parse_event_time
 from fraud_detection.harness import (
     BAD_INPUTS,
     create_topics,
+    encode,
     job_document,
     produce,
     read_json,
+    transaction,
     write_job_yaml,
 )
 from fraud_detection.job import MAX_OFFSETS_PER_TRIGGER
@@ -73,6 +75,8 @@ def simulated_topic(kafka):
         messages.append((event.key, event.payload.encode()))
         if number % 500 == 250:
             messages.append((None, bad[(number // 500) % len(bad)][0]))
+    # a wrong terminal clock, years ahead of the Kafka timestamp (maxEventTimeAhead: 1 hour)
+    messages.append((None, encode(transaction(event_time="2099-01-01T00:00:00.000Z"))))
     # one key, so the closing run of bad messages lands on one partition, in order
     messages += [("bad-input", raw) for raw, _ in bad]
     topic = f"sim-{uuid.uuid4().hex[:6]}-transactions"
@@ -93,7 +97,12 @@ def simulated_topic(kafka):
 def pipeline_config(kafka, elasticsearch, topics, checkpoint: Path, metrics_port: int):
     pipeline = f"p{uuid.uuid4().hex[:6]}"
     document = job_document(
-        pipeline, kafka.bootstrap_servers, checkpoint, elasticsearch.url, metrics_port
+        pipeline,
+        kafka.bootstrap_servers,
+        checkpoint,
+        elasticsearch.url,
+        metrics_port,
+        detection={"maxEventTimeAhead": "1 hour"},
     )
     document["kafka"]["topics"]["transactions"] = topics[0]
     document["kafka"]["topics"]["labels"] = topics[3]
@@ -209,7 +218,7 @@ def test_bad_input_lands_in_dead_letters_with_reasons_while_good_events_flow(run
     bad_labels = [letter for letter in letters if letter["source_topic"].endswith("-labels")]
     assert sorted(letter["reason"] for letter in bad_labels) == ["invalid_json", "invalid_label"]
     letters = [letter for letter in letters if letter not in bad_labels]
-    assert {letter["reason"] for letter in letters} == set(expected)
+    assert {letter["reason"] for letter in letters} == {*expected, "future_event"}
     assert all(letter["error"] and letter["source_topic"] for letter in letters)
     # the closing run of bad messages, in order, each with its own reason (offsets are per
     # partition, so look at the tail of each partition's dead letters)

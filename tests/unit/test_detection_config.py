@@ -56,6 +56,10 @@ def test_missing_topics_and_bad_durations_are_refused():
     with pytest.raises(ConfigError, match="duration"):
         load_config_from(document)
     document = yaml.safe_load(JOB_YAML)
+    document["detection"]["maxEventTimeAhead"] = "1 fortnight"
+    with pytest.raises(ConfigError, match="duration"):
+        load_config_from(document)
+    document = yaml.safe_load(JOB_YAML)
     document["detection"]["stateBuckets"] = 0
     with pytest.raises(ConfigError, match="stateBuckets"):
         load_config_from(document)
@@ -72,6 +76,7 @@ def test_the_job_s_defaults_are_the_crd_s():
     assert job.trigger_interval == crd["triggerInterval"]
     assert job.watermark_delay == crd["watermarkDelay"]
     assert job.state_buckets == crd["stateBuckets"]
+    assert job.max_event_time_ahead is None and "maxEventTimeAhead" not in crd
     assert job.rules == crd["rules"]
     assert job.model == crd["model"]
 

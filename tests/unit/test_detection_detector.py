@@ -19,7 +19,7 @@ from fraud_detection.detector import (
     summarise,
 )
 from fraud_detection.harness import encode, transaction
-from fraud_detection.intake import INTAKE_COLUMNS, intake_bucket
+from fraud_detection.intake import INTAKE_COLUMNS, IntakeSettings, intake_bucket
 from fraud_detection.intake import read as read_records
 from fraud_detection.model import FEATURES
 from fraud_detection.outcomes import outcome_dimensions
@@ -178,7 +178,7 @@ def bucket_input(events: list[dict], offset: int = 0) -> dict[str, tuple[list, l
             "meta": [f"transactions,0,{offset + n},{START_MS}" for n in range(len(events))],
         }
     )
-    parsed, letters = read_records(iter([frame]), SETTINGS.key, "labels")
+    parsed, letters = read_records(iter([frame]), IntakeSettings(SETTINGS.key, "labels"))
     assert letters == []
     rows, _ = intake_bucket({}, parsed)
     inputs, letters = read_inputs(iter([pd.DataFrame.from_records(rows, columns=INTAKE_COLUMNS)]))

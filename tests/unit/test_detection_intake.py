@@ -9,10 +9,11 @@ import orjson
 import pandas as pd
 import pytest
 
-from fraud_detection.harness import encode, transaction
+from fraud_detection.harness import CARD, encode, transaction
 from fraud_detection.intake import (
     RECORD_FIELDS,
     TERMINAL_TTL_MS,
+    IntakeSettings,
     intake_bucket,
     parse_input,
     read,
@@ -20,6 +21,7 @@ from fraud_detection.intake import (
 from fraud_detection.terminals import DAY_MS, TERMINAL_FEATURES, TerminalState
 
 KEY = b"k" * 16
+SETTINGS = IntakeSettings(KEY, "labels")
 START_MS = 1_767_614_400_000  # 2026-01-05 12:00 UTC
 
 
@@ -29,13 +31,28 @@ def meta(offset: int, topic: str = "payments-transactions") -> str:
 
 def test_records_are_parsed_per_terminal_and_rejects_become_dead_letters():
     now = datetime.now(UTC)
-    kind, found = parse_input("t-1", encode(transaction()), meta(7), "labels", KEY, now)
+    kind, found = parse_input("t-1", encode(transaction()), meta(7), SETTINGS, now)
     assert kind == "transaction" and found["card_token"].startswith("tok_")
     assert (found["offset"], found["kafka_ms"]) == (7, START_MS)
-    kind, found = parse_input("t-2", encode(transaction()), meta(8), "labels", KEY, now)
+    kind, found = parse_input("t-2", encode(transaction()), meta(8), SETTINGS, now)
     assert kind == "dead_letter" and "ambiguous" in found["error"]  # not this terminal's event
-    kind, found = parse_input("", b"oops", meta(9), "labels", KEY, now)
+    kind, found = parse_input("", b"oops", meta(9), SETTINGS, now)
     assert (kind, found["reason"], found["offset"]) == ("dead_letter", "invalid_json", 9)
+
+
+def test_a_transaction_further_ahead_of_its_kafka_timestamp_than_allowed_is_a_dead_letter():
+    bounded = IntakeSettings(KEY, "labels", max_ahead_ms=3_600_000)
+    now = datetime.now(UTC)
+    for ahead_days, kind in [(0.04, "transaction"), (0.05, "dead_letter")]:  # 58 and 72 min
+        event = encode(transaction(event_time=at(ahead_days)))
+        found_kind, found = parse_input("t-1", event, meta(1), bounded, now)
+        assert found_kind == kind
+    assert found["reason"] == "future_event" and "maxEventTimeAhead (3600 s)" in found["error"]
+    assert CARD not in found["payload"]
+    unbounded, _ = parse_input(
+        "t-1", encode(transaction(event_time=at(365))), meta(2), SETTINGS, now
+    )
+    assert unbounded == "transaction"
 
 
 def at(day: float) -> str:
@@ -62,7 +79,7 @@ def run_stage(messages: list[tuple[str, dict]], states: dict | None = None):
             "meta": [meta(n, topic) for n, (topic, _) in enumerate(messages)],
         }
     )
-    inputs, letters = read(iter([frame]), KEY, "labels")
+    inputs, letters = read(iter([frame]), SETTINGS)
     rows, states = intake_bucket(states or {}, inputs)
     return letters + rows, states
 
