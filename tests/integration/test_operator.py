@@ -513,6 +513,7 @@ INVALID = [
     ("replicas", lambda s: s["kafka"]["topics"]["alerts"].update(replicas=100)),
     ("smallAmountMax", lambda s: s["detection"]["rules"]["cardTesting"].update(smallAmountMax=500)),
     ("triggerInterval", lambda s: s["detection"].update(triggerInterval="fast")),
+    ("maxEventTimeAhead", lambda s: s["detection"].update(maxEventTimeAhead="1 fortnight")),
     ("scoreThreshold", lambda s: s["detection"]["model"].update(scoreThreshold=1.5)),
     ("spec.detection.rules", lambda s: disable_all_detection(s)),
     ("memory", lambda s: s["spark"]["executor"].update(memory="2GB")),
