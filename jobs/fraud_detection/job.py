@@ -56,6 +56,44 @@ def terminal_of(value: Column) -> Column:
     return F.coalesce(plain, F.get_json_object(value, "$.terminal_id"), F.lit(""))
 
 
+# Spark puts a state key on shuffle partition pmod(murmur3(key), partitions): bucket numbers
+# 0-63 land 36 / 28 on two partitions, so one core would work 30 % longer than the other in every
+# micro-batch. Each bucket is grouped instead under the first of bucket, bucket + buckets, ...
+# whose hash modulo SPREAD is the bucket's remainder: that deals the buckets out in turn over
+# any power-of-two number of partitions up to SPREAD. Beyond SPREADABLE buckets, the hash of the
+# bucket numbers spreads them evenly enough.
+SPREAD = 64
+SPREADABLE = 4096
+CANDIDATES = 1000  # per bucket: the chance that none fits is (63/64) ** 1000, about 1e-7
+
+
+def spread_keys(spark: SparkSession, buckets: int) -> list[int] | None:
+    """The grouping key of each bucket (see SPREAD), found with Spark's own hash; None beyond
+    SPREADABLE buckets (the bucket numbers themselves)."""
+    if buckets > SPREADABLE:
+        return None
+    fitting = (
+        spark.range(buckets * CANDIDATES)
+        .withColumn("bucket", F.col("id") % buckets)
+        .where(F.pmod(F.hash("id"), F.lit(SPREAD)) == F.col("bucket") % SPREAD)
+        .groupBy("bucket")
+        .agg(F.min("id").alias("key"))
+        .collect()
+    )
+    keys = {row.bucket: row.key for row in fitting}
+    return [keys.get(bucket, bucket) for bucket in range(buckets)]
+
+
+def bucket_key(column: str, buckets: int, keys: list[int] | None) -> Column:
+    """The state key of a row: its bucket (xxhash64 of `column` modulo `buckets`) as spread_keys
+    names it."""
+    bucket = F.pmod(F.xxhash64(column), F.lit(buckets))
+    if keys is None:
+        return bucket
+    named = F.array(*(F.lit(key) for key in keys)).cast("array<bigint>")
+    return F.element_at(named, (bucket + 1).cast("int"))
+
+
 class IntakeProcessor(StatefulProcessor):
     """The first stage, per bucket of terminals: fraud_detection.intake on Spark's state."""
 
@@ -118,7 +156,8 @@ class DetectionJob:
         )
         labels = self.config.topics.get("labels")
         topics = ",".join([self.config.topics["transactions"], *([labels] if labels else [])])
-        buckets = F.lit(settings.state_buckets)
+        buckets = settings.state_buckets
+        keys = spread_keys(self.spark, buckets)
         ahead = settings.max_event_time_ahead
         intake_settings = intake.IntakeSettings(
             self.key, labels, int(duration_seconds(ahead) * 1000) if ahead else None
@@ -132,12 +171,12 @@ class DetectionJob:
                     "meta"
                 ),
             )
-            .withColumn("terminal_bucket", F.pmod(F.xxhash64("terminal"), buckets))
+            .withColumn("terminal_bucket", bucket_key("terminal", buckets, keys))
             .groupBy("terminal_bucket")
             .transformWithStateInPandas(
                 IntakeProcessor(intake_settings), intake.INTAKE_SCHEMA, "append", "None"
             )
-            .withColumn("account_bucket", F.pmod(F.xxhash64("account"), buckets))
+            .withColumn("account_bucket", bucket_key("account", buckets, keys))
             .groupBy("account_bucket")
             .applyInPandasWithState(
                 detect_for_buckets(

@@ -402,3 +402,25 @@ def test_the_terminal_key_is_the_parsed_terminal_id_whatever_its_spelling(spark)
     assert {row.value: row.terminal for row in found} == values
     assert all(json.loads(value).get("terminal_id", "") == terminal
                for value, terminal in values.items() if value.startswith("{"))  # fmt: skip
+
+
+def test_state_buckets_are_dealt_out_evenly_over_the_shuffle_partitions(spark):
+    from pyspark.sql import functions as F
+
+    from fraud_detection.job import SPREADABLE, bucket_key, spread_keys
+
+    keys = spread_keys(spark, 64)
+    assert [key % 64 for key in keys] == list(range(64))  # one key per bucket, all distinct
+
+    def partition_sizes(frame, column: str, partitions: int) -> list[int]:
+        placed = frame.repartition(partitions, column).groupBy(F.spark_partition_id()).count()
+        return sorted(row["count"] for row in placed.collect())
+
+    named = spark.createDataFrame([(key,) for key in keys], "key bigint")
+    for partitions in (2, 4, 8):
+        assert partition_sizes(named, "key", partitions) == [64 // partitions] * partitions
+    assert partition_sizes(spark.range(64), "id", 2) == [28, 36]  # the bucket numbers as they are
+    accounts = spark.createDataFrame([(f"c-{n}",) for n in range(500)], "account string")
+    found = accounts.select(bucket_key("account", 64, keys).alias("key")).collect()
+    assert {row.key for row in found} <= set(keys)
+    assert spread_keys(spark, SPREADABLE + 1) is None
