@@ -4,8 +4,8 @@
 
 Simulates `--warmup-days` + 21 days; features come from the same card and terminal state the
 streaming job keeps, labels reaching the terminals `--label-delay-days` after their
-transaction. Training set: the 7 days after the warm-up; then 7 days of delay (labels not yet known
-when the model would be trained); test set: the 7 days after that. Reports AUC ROC, average
+transaction. Training set: the 7 days after the warm-up; then 7 days of delay (the protocol's
+gap between training and testing); test set: the 7 days after that. Reports AUC ROC, average
 precision and card precision@100 on the test week and stores them in the artifact.
 """
 

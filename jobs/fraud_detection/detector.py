@@ -58,8 +58,8 @@ warnings.filterwarnings(
     "ignore", "The behavior of DataFrame concatenation with empty or all-NA", FutureWarning
 )
 # The state of a bucket of accounts (the hash of the account modulo detection.stateBuckets): a
-# JSON object of [active ms, AccountState JSON] per account. Spark's Python state has a cost per
-# key and micro-batch, whatever the key holds: a bucket of accounts pays it once.
+# JSON object of [latest Kafka ms, AccountState JSON] per account. Spark's Python state has a
+# cost per key and micro-batch, whatever the key holds: a bucket of accounts pays it once.
 STATE_SCHEMA = "accounts string"
 TRANSACTION_KEYS = (*RECORD_FIELDS, "terminal_features")
 OUTPUT_SCHEMA = (
@@ -74,7 +74,7 @@ CARD_TTL_MS = 30 * 86_400_000
 # What was decided about a transaction is kept for its label this long (event time), for at
 # most this many transactions per account; a label arriving later counts as `unknown`.
 UNLABELLED_TTL_MS = 7 * 86_400_000
-# An account idle this long (event time) before its bucket's most recently active account is
+# An account without input this long (Kafka timestamps) before its bucket's latest input is
 # forgotten: its state goes, its totals start again if it comes back.
 ACCOUNT_TTL_MS = 90 * 86_400_000
 UNLABELLED_KEPT = 50
@@ -93,11 +93,6 @@ class AccountState:
     # transaction id -> [event ms, rules (the model included) that named it] until labelled
     unlabelled: dict[str, list] = field(default_factory=dict)
     waiting: list[list] = field(default_factory=list)  # labels ahead of their transaction
-
-    @property
-    def active_ms(self) -> int:
-        """Event time of the account's latest transaction or waiting label."""
-        return max([self.latest_ms, *(label[1] for label in self.waiting)])
 
     def to_json(self) -> str:
         return orjson.dumps(
@@ -367,7 +362,7 @@ def detect_bucket(
     threshold: float,
 ) -> tuple[list[tuple], dict[str, list]]:
     """The rows of a bucket's new input (account -> (transactions, labels)) and the bucket's
-    next state (account -> [active ms, AccountState JSON], idle accounts dropped): each
+    next state (account -> [latest Kafka ms, AccountState JSON], idle accounts dropped): each
     account's transactions evaluated, the model's alerts on all of them, then the labels
     settled. Only the accounts with new input are decoded."""
     accounts = {
@@ -391,7 +386,11 @@ def detect_bucket(
         rows += settle(account, labels)
         if settings.with_accounts and account.transactions:
             rows.append(account_row(account_id, account))
-        states[account_id] = [account.active_ms, account.to_json()]
+        records, labels = inputs[account_id]
+        seen_ms = max([*(r["kafka_ms"] for r in records), *(label[4] for label in labels)])
+        if account_id in states:
+            seen_ms = max(seen_ms, states[account_id][0])
+        states[account_id] = [seen_ms, account.to_json()]
     return rows, without_idle(states, ACCOUNT_TTL_MS)
 
 

@@ -50,9 +50,10 @@ RECORD_FIELDS = (
 )
 INTAKE_SCHEMA = "account string, kind string, payload binary"
 INTAKE_COLUMNS = ("account", "kind", "payload")
-# A bucket of terminals: a JSON object of [active ms, TerminalState list JSON] per terminal.
+# A bucket of terminals: a JSON object of [latest Kafka ms, TerminalState list JSON] per
+# terminal.
 STATE_SCHEMA = "terminals string"
-# A terminal idle this long (event time) before its bucket's most recently active one is
+# A terminal without input this long (Kafka timestamps) before its bucket's latest input is
 # forgotten.
 TERMINAL_TTL_MS = 90 * DAY_MS
 
@@ -128,13 +129,15 @@ def read(
             if parsed is None:
                 continue
             kind, record = parsed
-            if kind == "dead_letter":
-                letters.append(("", kind, orjson.dumps(record)))
+            if kind == "dead_letter":  # keyed by origin: a flood of them spreads over buckets
+                origin = f"{record['source_topic']}:{record['partition']}:{record['offset']}"
+                letters.append((origin, kind, orjson.dumps(record)))
             elif kind == "transaction":
                 item = (record["event_ms"], 0, record["transaction_id"], kind, record)
                 inputs.setdefault(terminal, []).append(item)
-            else:
-                item = (record["label_ms"], 1, record["transaction_id"], kind, record)
+            else:  # never before its own transaction, whatever its label_time says
+                known_ms = max(record["label_ms"], record["event_ms"])
+                item = (known_ms, 1, record["transaction_id"], kind, record)
                 inputs.setdefault(terminal, []).append(item)
     return inputs, letters
 
@@ -143,7 +146,7 @@ def intake_bucket(
     states: dict[str, list], inputs: dict[str, list[tuple]]
 ) -> tuple[list[tuple], dict[str, list]]:
     """The output rows of a bucket's parsed input (terminal -> `read`'s items) and the bucket's
-    next state (terminal -> [active ms, TerminalState JSON], idle terminals dropped)."""
+    next state (terminal -> [latest Kafka ms, TerminalState JSON], idle terminals dropped)."""
     rows: list[tuple] = []
     states = dict(states)
     for terminal, items in inputs.items():
@@ -158,12 +161,16 @@ def intake_bucket(
                 state.add_label(record["event_ms"], record["is_fraud"])
                 payload = orjson.dumps([record[name] for name in LABEL_FIELDS])
             rows.append((record["customer_id"], kind, payload))
-        states[terminal] = [state.latest_day * DAY_MS, orjson.dumps(state.to_list()).decode()]
+        seen_ms = max(record["kafka_ms"] for *_, record in items)
+        if entry:
+            seen_ms = max(seen_ms, entry[0])
+        states[terminal] = [seen_ms, orjson.dumps(state.to_list()).decode()]
     return rows, without_idle(states, TERMINAL_TTL_MS)
 
 
 def without_idle(states: dict[str, list], ttl_ms: int) -> dict[str, list]:
-    """The entries ([active ms, state]) of a bucket's state without those idle for `ttl_ms` of
-    event time before the bucket's most recently active one."""
-    newest = max(active_ms for active_ms, _ in states.values())
+    """The entries ([latest Kafka ms, state]) of a bucket's state without those that had no input
+    for `ttl_ms` before the bucket's most recent input. Kafka timestamps, not event times: one
+    event dated years ahead must not make every other entry look idle."""
+    newest = max(seen_ms for seen_ms, _ in states.values())
     return {name: entry for name, entry in states.items() if entry[0] >= newest - ttl_ms}

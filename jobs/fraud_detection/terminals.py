@@ -40,17 +40,19 @@ class TerminalState:
     def add_transaction(self, event_ms: int) -> list[float]:
         """Count a transaction; its TERMINAL_FEATURES (the transaction included)."""
         day = event_ms // DAY_MS
-        if day not in self.days:
-            if day > self.latest_day:  # a new day: the oldest falls out of the windows
-                self.days = {when: c for when, c in self.days.items() if when > day - KEPT_DAYS}
+        if day not in self.days:  # a new day: days out of the newest day's windows go
+            newest = max(day, self.latest_day)
+            self.days = {when: c for when, c in self.days.items() if when > newest - KEPT_DAYS}
             self.days[day] = [0, 0, 0]
         self.days[day][0] += 1
         return self.features(day)
 
     def add_label(self, event_ms: int, is_fraud: bool) -> None:
-        """Count the label of a transaction at `event_ms` (older than the windows: ignored)."""
-        counts = self.days.get(event_ms // DAY_MS)
-        if counts is not None:
+        """Count the label of a transaction at `event_ms`, also when the label comes first;
+        ignored when older than the windows."""
+        day = event_ms // DAY_MS
+        if day > self.latest_day - KEPT_DAYS:
+            counts = self.days.setdefault(day, [0, 0, 0])
             counts[1] += 1
             counts[2] += int(is_fraud)
 

@@ -168,14 +168,17 @@ def test_labels_ahead_of_their_transaction_wait_in_bounded_numbers():
     assert [row[-1][3] for row in rows if row[0] == "label"] == [False] * 5
 
 
-def bucket_input(events: list[dict], offset: int = 0) -> dict[str, tuple[list, list]]:
-    """The input of the account stage for Kafka records of `events`: the first stage's rows
-    (parsed, terminal features added), as the bucket function reads them."""
+def bucket_input(
+    events: list[dict], offset: int = 0, kafka_ms: int = START_MS
+) -> dict[str, tuple[list, list]]:
+    """The input of the account stage for Kafka records of `events` (Kafka timestamp
+    `kafka_ms`): the first stage's rows (parsed, terminal features added), as the bucket
+    function reads them."""
     frame = pd.DataFrame(
         {
             "terminal": [event["terminal_id"] for event in events],
             "value": [encode(event) for event in events],
-            "meta": [f"transactions,0,{offset + n},{START_MS}" for n in range(len(events))],
+            "meta": [f"transactions,0,{offset + n},{kafka_ms}" for n in range(len(events))],
         }
     )
     parsed, letters = read_records(iter([frame]), IntakeSettings(SETTINGS.key, "labels"))
@@ -186,21 +189,27 @@ def bucket_input(events: list[dict], offset: int = 0) -> dict[str, tuple[list, l
     return inputs
 
 
-def test_a_bucket_keeps_each_account_and_forgets_those_idle_for_90_days():
+def test_a_bucket_keeps_each_account_and_forgets_those_without_input_for_90_days():
     first = [
         transaction(transaction_id="a-1", customer_id="c-a", event_time="2026-01-01T08:00:00.000Z"),
         transaction(transaction_id="b-1", customer_id="c-b", event_time="2026-01-01T09:00:00.000Z"),
+        # a wrong clock, years ahead: the other accounts do not look idle next to it
+        transaction(transaction_id="f-1", customer_id="c-f", event_time="2099-01-01T09:00:00.000Z"),
     ]
     rows, states = detect_bucket({}, bucket_input(first), SETTINGS, None, 0.8)
     output = pd.DataFrame.from_records(summarise(rows), columns=OUTPUT_COLUMNS)
     totals = output[output["kind"] == "transaction"]
-    assert totals["count"].sum() == 2 and set(output["kind"]) == {"transaction", "account"}
-    assert set(states) == {"c-a", "c-b"}
+    assert totals["count"].sum() == 3 and set(output["kind"]) == {"transaction", "account"}
+    assert set(states) == {"c-a", "c-b", "c-f"}
     later = transaction(
         transaction_id="b-2", customer_id="c-b", event_time="2026-04-15T09:00:00.000Z"
     )
-    _, kept = detect_bucket(states, bucket_input([later], offset=2), SETTINGS, None, 0.8)
-    assert set(kept) == {"c-b"}  # c-a: idle since January
+    next_day = bucket_input([later], offset=3, kafka_ms=START_MS + 86_400_000)
+    _, kept = detect_bucket(states, next_day, SETTINGS, None, 0.8)
+    assert set(kept) == {"c-a", "c-b", "c-f"}  # Kafka time, not event time, makes accounts idle
+    in_91_days = bucket_input([later], offset=4, kafka_ms=START_MS + 91 * 86_400_000)
+    _, kept = detect_bucket(states, in_91_days, SETTINGS, None, 0.8)
+    assert set(kept) == {"c-b"}
     assert AccountState.from_json(kept["c-b"][1]).transactions == 2
 
 
@@ -223,4 +232,4 @@ def test_a_model_alert_reaches_the_label_of_its_transaction_in_the_same_micro_ba
     assert decided == {True: ["model"], False: []}
     account = AccountState.from_json(states["c-1"][1])
     assert (account.transactions, account.alerts) == (2, 1)
-    assert states["c-1"][0] == START_MS + MINUTE_MS  # active until its latest transaction
+    assert states["c-1"][0] == START_MS  # the Kafka timestamp of its latest input

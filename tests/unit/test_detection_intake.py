@@ -25,8 +25,8 @@ SETTINGS = IntakeSettings(KEY, "labels")
 START_MS = 1_767_614_400_000  # 2026-01-05 12:00 UTC
 
 
-def meta(offset: int, topic: str = "payments-transactions") -> str:
-    return f"{topic},0,{offset},{START_MS}"
+def meta(offset: int, topic: str = "payments-transactions", kafka_ms: int = START_MS) -> str:
+    return f"{topic},0,{offset},{kafka_ms}"
 
 
 def test_records_are_parsed_per_terminal_and_rejects_become_dead_letters():
@@ -70,13 +70,15 @@ def label_event(number: int, day: float, label_day: float, is_fraud: bool) -> di
     }  # fmt: skip
 
 
-def run_stage(messages: list[tuple[str, dict]], states: dict | None = None):
+def run_stage(
+    messages: list[tuple[str, dict]], states: dict | None = None, kafka_ms: int = START_MS
+):
     """The first stage's rows and state for (topic, event) messages of one batch."""
     frame = pd.DataFrame(
         {
             "terminal": [event["terminal_id"] for _, event in messages],
             "value": [encode(event) for _, event in messages],
-            "meta": [meta(n, topic) for n, (topic, _) in enumerate(messages)],
+            "meta": [meta(n, topic, kafka_ms) for n, (topic, _) in enumerate(messages)],
         }
     )
     inputs, letters = read(iter([frame]), SETTINGS)
@@ -127,10 +129,26 @@ def test_terminal_state_keeps_30_days_and_idle_terminals_are_forgotten():
     state.add_label(START_MS, True)  # its day is gone: ignored
     assert state.features(state.latest_day)[3:] == [0.0, 0.0, 0.0]
 
-    _, states = run_stage([("transactions", transaction(terminal_id="t-old"))])
-    late = at((TERMINAL_TTL_MS + DAY_MS) / DAY_MS + 30)
-    _, states = run_stage([("transactions", transaction(event_time=late))], states)
+    old = transaction(terminal_id="t-old", event_time=at(0))
+    _, states = run_stage([("transactions", old)])
+    wrong_clock = transaction(transaction_id="tx-2", event_time=at(365 * 70))
+    _, states = run_stage([("transactions", wrong_clock)], states, START_MS + DAY_MS)
+    assert set(states) == {"t-old", "t-1"}  # Kafka time, not event time, makes terminals idle
+    later = transaction(transaction_id="tx-3", event_time=at(91))
+    _, states = run_stage([("transactions", later)], states, START_MS + TERMINAL_TTL_MS + DAY_MS)
     assert set(states) == {"t-1"}
+
+
+def test_a_label_counts_when_it_comes_before_its_transaction_and_never_before_it():
+    state = TerminalState()
+    state.add_transaction(START_MS - DAY_MS)
+    state.add_label(START_MS, True)  # its transaction is in a later micro-batch
+    assert state.add_transaction(START_MS)[3] == 1.0
+    # a label whose label_time is before its own event_time still comes after its transaction
+    label = label_event(7, 0.5, 0.1, True)
+    rows, _ = run_stage([("labels", label), ("transactions", transaction(
+        transaction_id="tx-7", event_time=at(0.5)))])  # fmt: skip
+    assert features_of(rows)["tx-7"]["terminal_risk_1day"] == 0.0
 
 
 def test_rejected_records_leave_as_dead_letters_and_labels_go_on_to_their_account():
@@ -138,7 +156,7 @@ def test_rejected_records_leave_as_dead_letters_and_labels_go_on_to_their_accoun
         [("transactions", transaction(amount=-1)), ("labels", label_event(1, 0, 0, False))]
     )
     assert [(account, kind) for account, kind, _ in rows] == [
-        ("", "dead_letter"),
+        ("transactions:0:0", "dead_letter"),  # keyed by origin, so many spread over buckets
         ("c-1", "label"),
     ]
     assert json.loads(rows[0][2])["reason"] == "schema_violation"
