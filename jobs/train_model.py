@@ -59,7 +59,9 @@ def simulate_features(settings: dict, days: int):
         txn = Txn.from_record(record, record["event_time"].timestamp())
         card = cards.setdefault(record["card_token"], CardState())
         terminal = terminals.setdefault(record["terminal_id"], TerminalState())
-        features = card_features(card, txn) + terminal.add_transaction(int(txn.time * 1000))
+        features = card_features(card, txn) + terminal.add_transaction(
+            int(txn.time * 1000), txn.transaction_id
+        )
         card.observe(txn, DEFAULT_RULES)
         day = int((txn.time - START.timestamp()) // 86400)
         rows.append((txn.transaction_id, day, record["card_token"], features))

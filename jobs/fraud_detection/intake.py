@@ -154,7 +154,7 @@ def intake_bucket(
         state = TerminalState.from_list(orjson.loads(entry[1])) if entry else TerminalState()
         for *_, kind, record in sorted(items, key=lambda item: item[:3]):
             if kind == "transaction":
-                features = state.add_transaction(record["event_ms"])
+                features = state.add_transaction(record["event_ms"], record["transaction_id"])
                 values = [record[name] for name in RECORD_FIELDS]
                 payload = orjson.dumps([*values, features])
             else:

@@ -25,21 +25,28 @@ TERMINAL_FEATURES = (
     "terminal_risk_30day",
 )
 KEPT_DAYS = 30
+RECENT_KEPT = 50  # transaction ids remembered per terminal, so a redelivery does not count twice
 
 
 @dataclass
 class TerminalState:
-    """Per UTC day (days since the epoch) of one terminal: [transactions, labelled, frauds]."""
+    """Per UTC day (days since the epoch) of one terminal: [transactions, labelled, frauds];
+    and the ids of its last RECENT_KEPT transactions."""
 
     days: dict[int, list[int]] = field(default_factory=dict)
+    recent: list[str] = field(default_factory=list)
 
     @property
     def latest_day(self) -> int:
         return max(self.days, default=0)
 
-    def add_transaction(self, event_ms: int) -> list[float]:
-        """Count a transaction; its TERMINAL_FEATURES (the transaction included)."""
+    def add_transaction(self, event_ms: int, transaction_id: str) -> list[float]:
+        """Count a transaction (once: a recent id again is not counted); its TERMINAL_FEATURES
+        (the transaction included)."""
         day = event_ms // DAY_MS
+        if transaction_id in self.recent:
+            return self.features(day)
+        self.recent = [*self.recent[1 - RECENT_KEPT :], transaction_id]
         if day not in self.days:  # a new day: days out of the newest day's windows go
             newest = max(day, self.latest_day)
             self.days = {when: c for when, c in self.days.items() if when > newest - KEPT_DAYS}
@@ -86,9 +93,10 @@ class TerminalState:
             frauds_30 / labelled_30 if labelled_30 else 0.0,
         ]
 
-    def to_list(self) -> list[list[int]]:
-        return [[day, *counts] for day, counts in self.days.items()]
+    def to_list(self) -> list:
+        return [[[day, *counts] for day, counts in self.days.items()], self.recent]
 
     @classmethod
-    def from_list(cls, entries: list[list[int]]) -> TerminalState:
-        return cls({day: counts for day, *counts in entries})
+    def from_list(cls, entries: list) -> TerminalState:
+        days, recent = entries
+        return cls({day: counts for day, *counts in days}, recent)

@@ -178,7 +178,9 @@ def test_model_alerts_carry_the_terminal_features_of_a_replay_in_event_time(run,
         if event.kind == "transaction":
             terminal = terminals.setdefault(value["terminal_id"], TerminalState())
             event_ms = int(parse_event_time(value["event_time"]).timestamp() * 1000)
-            expected[value["transaction_id"]] = terminal.add_transaction(event_ms)
+            expected[value["transaction_id"]] = terminal.add_transaction(
+                event_ms, value["transaction_id"]
+            )
         elif event.kind == "label" and "transaction_id" in value:
             event_ms = int(parse_event_time(value["event_time"]).timestamp() * 1000)
             terminals[value["terminal_id"]].add_label(event_ms, value["is_fraud"])

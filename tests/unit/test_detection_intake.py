@@ -123,7 +123,7 @@ def test_terminal_features_count_transactions_and_the_share_of_known_frauds_per_
 def test_terminal_state_keeps_30_days_and_idle_terminals_are_forgotten():
     state = TerminalState()
     for day in range(40):
-        state.add_transaction(START_MS + day * DAY_MS)
+        state.add_transaction(START_MS + day * DAY_MS, f"tx-{day}")
     assert len(state.days) == 30
     assert state.features(state.latest_day)[:3] == [1.0, 7.0, 30.0]
     state.add_label(START_MS, True)  # its day is gone: ignored
@@ -141,9 +141,9 @@ def test_terminal_state_keeps_30_days_and_idle_terminals_are_forgotten():
 
 def test_a_label_counts_when_it_comes_before_its_transaction_and_never_before_it():
     state = TerminalState()
-    state.add_transaction(START_MS - DAY_MS)
+    state.add_transaction(START_MS - DAY_MS, "tx-1")
     state.add_label(START_MS, True)  # its transaction is in a later micro-batch
-    assert state.add_transaction(START_MS)[3] == 1.0
+    assert state.add_transaction(START_MS, "tx-2")[3] == 1.0
     # a label whose label_time is before its own event_time still comes after its transaction
     label = label_event(7, 0.5, 0.1, True)
     rows, _ = run_stage([("labels", label), ("transactions", transaction(
@@ -161,3 +161,12 @@ def test_rejected_records_leave_as_dead_letters_and_labels_go_on_to_their_accoun
     ]
     assert json.loads(rows[0][2])["reason"] == "schema_violation"
     assert orjson.loads(rows[1][2])[:3] == ["tx-1", START_MS, False]
+
+
+def test_a_redelivered_transaction_counts_once_for_its_terminal():
+    first = transaction(transaction_id="tx-1", event_time=at(0))
+    rows, states = run_stage([("transactions", first), ("transactions", first)])
+    assert [features_of([row])["tx-1"]["terminal_nb_tx_1day"] for row in rows] == [1.0, 1.0]
+    second = transaction(transaction_id="tx-2", event_time=at(0.01))
+    rows, _ = run_stage([("transactions", first), ("transactions", second)], states)
+    assert features_of(rows)["tx-2"]["terminal_nb_tx_1day"] == 2.0
