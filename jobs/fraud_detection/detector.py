@@ -47,7 +47,7 @@ import pandas as pd
 
 from fraud_detection.alerts import alert_id, rfc3339_ms
 from fraud_detection.events import Rejection, dead_letter
-from fraud_detection.intake import RECORD_FIELDS, without_idle
+from fraud_detection.intake import RECORD_FIELDS, store_entry, without_idle
 from fraud_detection.model import FEATURES, card_features, fraud_scores, load_model
 from fraud_detection.outcomes import outcome_dimensions
 from fraud_detection.rules import CardState, Txn, longest_window_seconds
@@ -381,16 +381,13 @@ def detect_bucket(
         record_model_alert(accounts[customer_id], transaction_id)
         rows.append(alert)
     states = dict(states)
-    for account_id, (_, labels) in inputs.items():
+    for account_id, (records, labels) in inputs.items():
         account = accounts[account_id]
         rows += settle(account, labels)
         if settings.with_accounts and account.transactions:
             rows.append(account_row(account_id, account))
-        records, labels = inputs[account_id]
         seen_ms = max([*(r["kafka_ms"] for r in records), *(label[4] for label in labels)])
-        if account_id in states:
-            seen_ms = max(seen_ms, states[account_id][0])
-        states[account_id] = [seen_ms, account.to_json()]
+        store_entry(states, account_id, seen_ms, account.to_json())
     return rows, without_idle(states, ACCOUNT_TTL_MS)
 
 

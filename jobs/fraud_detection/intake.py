@@ -132,13 +132,12 @@ def read(
             if kind == "dead_letter":  # keyed by origin: a flood of them spreads over buckets
                 origin = f"{record['source_topic']}:{record['partition']}:{record['offset']}"
                 letters.append((origin, kind, orjson.dumps(record)))
-            elif kind == "transaction":
-                item = (record["event_ms"], 0, record["transaction_id"], kind, record)
-                inputs.setdefault(terminal, []).append(item)
+                continue
+            if kind == "transaction":
+                order = (record["event_ms"], 0)
             else:  # never before its own transaction, whatever its label_time says
-                known_ms = max(record["label_ms"], record["event_ms"])
-                item = (known_ms, 1, record["transaction_id"], kind, record)
-                inputs.setdefault(terminal, []).append(item)
+                order = (max(record["label_ms"], record["event_ms"]), 1)
+            inputs.setdefault(terminal, []).append((*order, record["transaction_id"], kind, record))
     return inputs, letters
 
 
@@ -162,10 +161,15 @@ def intake_bucket(
                 payload = orjson.dumps([record[name] for name in LABEL_FIELDS])
             rows.append((record["customer_id"], kind, payload))
         seen_ms = max(record["kafka_ms"] for *_, record in items)
-        if entry:
-            seen_ms = max(seen_ms, entry[0])
-        states[terminal] = [seen_ms, orjson.dumps(state.to_list()).decode()]
+        store_entry(states, terminal, seen_ms, orjson.dumps(state.to_list()).decode())
     return rows, without_idle(states, TERMINAL_TTL_MS)
+
+
+def store_entry(states: dict[str, list], name: str, seen_ms: int, text: str) -> None:
+    """Store `name`'s state `text` in its bucket's state, as seen at `seen_ms` (the latest Kafka
+    timestamp of its input) or at its previous input if that was later."""
+    previous = states.get(name)
+    states[name] = [max(seen_ms, previous[0]) if previous else seen_ms, text]
 
 
 def without_idle(states: dict[str, list], ttl_ms: int) -> dict[str, list]:
