@@ -47,7 +47,7 @@ import pandas as pd
 
 from fraud_detection.alerts import alert_id, rfc3339_ms
 from fraud_detection.events import Rejection, dead_letter
-from fraud_detection.intake import RECORD_FIELDS, store_entry, without_idle
+from fraud_detection.intake import RECORD_FIELDS, collector_paused, store_entry, without_idle
 from fraud_detection.model import FEATURES, card_features, fraud_scores, load_model
 from fraud_detection.outcomes import outcome_dimensions
 from fraud_detection.rules import CardState, Txn, longest_window_seconds
@@ -320,13 +320,14 @@ def detect_for_buckets(settings: DetectSettings, model_folder: str, threshold: f
     bucket's state and yields the rows `summarise`d."""
 
     def run(key: tuple, frames: Iterator[pd.DataFrame], state) -> Iterator[pd.DataFrame]:
-        inputs, rows = read_inputs(frames)
-        if inputs:
-            classifier = load_model(model_folder)[0] if model_folder else None
-            states = orjson.loads(state.get[0]) if state.exists else {}
-            found, states = detect_bucket(states, inputs, settings, classifier, threshold)
-            rows += found
-            state.update((orjson.dumps(states).decode(),))
+        with collector_paused():
+            inputs, rows = read_inputs(frames)
+            if inputs:
+                classifier = load_model(model_folder)[0] if model_folder else None
+                states = orjson.loads(state.get[0]) if state.exists else {}
+                found, states = detect_bucket(states, inputs, settings, classifier, threshold)
+                rows += found
+                state.update((orjson.dumps(states).decode(),))
         if rows:
             yield pd.DataFrame.from_records(summarise(rows), columns=OUTPUT_COLUMNS)
 

@@ -104,12 +104,13 @@ class IntakeProcessor(StatefulProcessor):
         self.state = handle.getValueState("terminals", intake.STATE_SCHEMA)
 
     def handleInputRows(self, key, rows, timerValues) -> Iterator[pd.DataFrame]:
-        inputs, output = intake.read(rows, self.settings)
-        if inputs:
-            states = orjson.loads(self.state.get()[0]) if self.state.exists() else {}
-            found, states = intake.intake_bucket(states, inputs)
-            output += found
-            self.state.update((orjson.dumps(states).decode(),))
+        with intake.collector_paused():
+            inputs, output = intake.read(rows, self.settings)
+            if inputs:
+                states = orjson.loads(self.state.get()[0]) if self.state.exists() else {}
+                found, states = intake.intake_bucket(states, inputs)
+                output += found
+                self.state.update((orjson.dumps(states).decode(),))
         if output:
             yield pd.DataFrame.from_records(output, columns=intake.INTAKE_COLUMNS)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import UTC, datetime
 
@@ -14,6 +15,7 @@ from fraud_detection.intake import (
     RECORD_FIELDS,
     TERMINAL_TTL_MS,
     IntakeSettings,
+    collector_paused,
     intake_bucket,
     parse_input,
     read,
@@ -170,3 +172,18 @@ def test_a_redelivered_transaction_counts_once_for_its_terminal():
     second = transaction(transaction_id="tx-2", event_time=at(0.01))
     rows, _ = run_stage([("transactions", first), ("transactions", second)], states)
     assert features_of(rows)["tx-2"]["terminal_nb_tx_1day"] == 2.0
+
+
+def test_the_garbage_collector_is_paused_for_a_bucket_and_restored_even_when_it_fails():
+    assert gc.isenabled()
+    with pytest.raises(ValueError), collector_paused():
+        assert not gc.isenabled()
+        raise ValueError("a failing bucket")
+    assert gc.isenabled()
+    gc.disable()  # a worker that runs without it stays without it
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
