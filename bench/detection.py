@@ -15,7 +15,11 @@ Writes bench/results/detection.json and prints a summary. Steps, each bounded in
    of the triggering transaction, p50 and p99; the micro-batches' sizes and durations are kept,
    and a least-squares line through every measured micro-batch splits a micro-batch's duration
    into a fixed cost and a cost per transaction;
-5. Spark's real-time trigger on a stateless rule (JSON amount >= largeAmountMin, pure SQL from
+5. the query's floor: the same query shape (job.two_stages) with stages that do nothing but
+   pass the records on and keep a state, over the same topic in micro-batches of
+   THROUGHPUT_BATCH and of FLOOR_SMALL_BATCH records: what Spark itself costs, fitted the same
+   way;
+6. Spark's real-time trigger on a stateless rule (JSON amount >= largeAmountMin, pure SQL from
    Kafka to Kafka), same latency measure.
 """
 
@@ -32,11 +36,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from confluent_kafka import Consumer, Producer
+from pyspark.sql.streaming.stateful_processor import StatefulProcessor
 
 import fraud_simulator
 from fraud_detection.config import DEFAULT_RULES, parse_config
+from fraud_detection.detector import OUTPUT_COLUMNS
 from fraud_detection.harness import create_topics, job_document, produce
+from fraud_detection.job import DetectionJob, spread_keys, two_stages
 from fraud_detection.metrics import JobMetrics
 from fraud_detection.runner import start_job
 from fraud_testbed.kafka import run_kafka
@@ -46,6 +54,7 @@ RESULTS = Path(__file__).parent / "results" / "detection.json"
 SIMULATION = {"customers": 5000, "terminals": 1000, "fraudRate": 0.01, "seed": 42}
 THROUGHPUT_DAYS = 40  # about 400,000 transactions: four full batches after the first
 THROUGHPUT_BATCH = 100_000
+FLOOR_SMALL_BATCH = 10_000
 LATENCY_SECONDS = 60  # the feed: at most this long, at most the throughput topic
 STEP_TIMEOUT_S = 600
 
@@ -142,6 +151,49 @@ def batch_cost(batches: list[tuple[int, float]]) -> dict:
         "microseconds_per_transaction": round(float(per_record) * 1e6, 1),
         "batches": len(batches),
     }
+
+
+class PassRecordsOn(StatefulProcessor):
+    """The first stage without its work: each record goes on unparsed, keyed by its terminal."""
+
+    def init(self, handle) -> None:
+        pass
+
+    def handleInputRows(self, key, rows, timerValues):
+        for frame in rows:
+            yield pd.DataFrame(
+                {"account": frame["terminal"], "kind": "transaction", "payload": frame["value"]}
+            )
+
+    def close(self) -> None:
+        pass
+
+
+def count_bucket(key, frames, state):
+    """The second stage without its work: one row counting the bucket's records; a state kept."""
+    count = sum(len(frame) for frame in frames)
+    state.update(("",))
+    row = ("transaction", 0, 0, "", 0.0, count, None)
+    yield pd.DataFrame.from_records([row], columns=OUTPUT_COLUMNS)
+
+
+def measure_query_floor(spark, bootstrap: str, workdir: Path, topic: str, batch: int) -> list:
+    """(records, seconds) of the micro-batches of job.two_stages with stages that do nothing,
+    over `topic` in micro-batches of `batch` records."""
+    config = job_config(bootstrap, workdir, topic)
+    buckets = config.detection.state_buckets
+    job = DetectionJob(spark, config, b"", None, batch)
+    floor = two_stages(
+        job.read(topic), spread_keys(spark, buckets), buckets, PassRecordsOn(), count_bucket
+    )
+    query = (
+        floor.writeStream.option("checkpointLocation", str(config.checkpoint_location))
+        .foreachBatch(lambda frame, _: frame.toPandas())
+        .trigger(availableNow=True)
+        .start()
+    )
+    query.awaitTermination(STEP_TIMEOUT_S)
+    return batch_sizes_and_seconds(query)
 
 
 def paced_producer(bootstrap: str, topic: str, messages, rate: float, stop: threading.Event):
@@ -268,6 +320,8 @@ def summary(results: dict) -> str:
     on, off = results["throughput"], results["throughput_rules_and_model_off"]
     latency, cost = results["latency_micro_batch"], results["micro_batch_cost"]
     real_time = results["latency_real_time_stateless"]
+    floor = results["query_floor"]
+    floor_cost = floor["micro_batch_cost"]
     lines = [
         f"raw consume: {results['raw_consume_per_second']:,}/s",
         f"throughput: {on['transactions_per_second']:,}/s sustained "
@@ -278,6 +332,9 @@ def summary(results: dict) -> str:
         f"({latency['alerts']} alerts)",
         f"a micro-batch: {cost['fixed_seconds']} s + {cost['microseconds_per_transaction']} us "
         f"per transaction (fit over {cost['batches']} batches)",
+        f"the query's floor (stages that do nothing): {floor['transactions_per_second']:,}/s; "
+        f"a micro-batch: {floor_cost['fixed_seconds']} s + "
+        f"{floor_cost['microseconds_per_transaction']} us per transaction",
         f"real-time trigger, stateless rule: p99 {real_time.get('p99_seconds', real_time)}",
     ]
     return "\n".join(lines)
@@ -316,6 +373,16 @@ def main() -> int:
                 for batch in throughput["batches"][1:] + latency["batches"][1:]
             ]
             results["micro_batch_cost"] = batch_cost(measured)
+            big = measure_query_floor(spark, bootstrap, workdir, topic, THROUGHPUT_BATCH)
+            small = measure_query_floor(spark, bootstrap, workdir, topic, FLOOR_SMALL_BATCH)
+            full = [(rows, seconds) for rows, seconds in big[1:] if rows >= 0.9 * THROUGHPUT_BATCH]
+            results["query_floor"] = {
+                "transactions_per_second": round(
+                    sum(rows for rows, _ in full) / sum(seconds for _, seconds in full)
+                ),
+                "micro_batch_cost": batch_cost(big[1:] + small[1:]),
+                "batches": [{"rows": rows, "seconds": seconds} for rows, seconds in big + small],
+            }
             results["latency_real_time_stateless"] = measure_real_time(
                 spark, bootstrap, workdir, half, messages
             )

@@ -1,8 +1,9 @@
 """The first stage of the detection query: each Kafka record parsed, validated and tokenised,
 and each transaction given its terminal's features (fraud_detection.terminals).
 
-The stage is keyed by bucket of terminals (the hash of the record's `terminal_id` modulo
-detection.stateBuckets, transformWithStateInPandas; the bucket's state is STATE_SCHEMA): `read`
+The stage (`IntakeProcessor`, transformWithStateInPandas) is keyed by bucket of terminals (the
+hash of the record's `terminal_id` modulo detection.stateBuckets; the bucket's state is
+STATE_SCHEMA): `read`
 parses the bucket's records, `intake_bucket` runs each terminal's transactions and labels in
 time order (a transaction at its event time, a label at its label time, a transaction before a
 label at the same time) through the terminal's state. Its rows (INTAKE_SCHEMA: account, kind,
@@ -23,6 +24,7 @@ from typing import Any
 
 import orjson
 import pandas as pd
+from pyspark.sql.streaming.stateful_processor import StatefulProcessor, StatefulProcessorHandle
 
 from fraud_detection.alerts import rfc3339_ms
 from fraud_detection.events import Rejection, dead_letter, decode_event, transaction_record
@@ -195,3 +197,27 @@ def without_idle(states: dict[str, list], ttl_ms: int) -> dict[str, list]:
     event dated years ahead must not make every other entry look idle."""
     newest = max(seen_ms for seen_ms, _ in states.values())
     return {name: entry for name, entry in states.items() if entry[0] >= newest - ttl_ms}
+
+
+class IntakeProcessor(StatefulProcessor):
+    """The first stage, per bucket of terminals, on Spark's state (transformWithStateInPandas)."""
+
+    def __init__(self, settings: IntakeSettings) -> None:
+        self.settings = settings
+
+    def init(self, handle: StatefulProcessorHandle) -> None:
+        self.state = handle.getValueState("terminals", STATE_SCHEMA)
+
+    def handleInputRows(self, key, rows, timerValues) -> Iterator[pd.DataFrame]:
+        with collector_paused():
+            inputs, output = read(rows, self.settings)
+            if inputs:
+                states = orjson.loads(self.state.get()[0]) if self.state.exists() else {}
+                found, states = intake_bucket(states, inputs)
+                output += found
+                self.state.update((orjson.dumps(states).decode(),))
+        if output:
+            yield pd.DataFrame.from_records(output, columns=INTAKE_COLUMNS)
+
+    def close(self) -> None:
+        pass

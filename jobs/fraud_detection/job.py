@@ -3,7 +3,7 @@
 One query, `detection`, reads the transactions and labels topics once, in two stateful stages:
 1. each record is grouped by its bucket of terminals (a hash of the `terminal_id` Spark reads
    from the raw JSON, modulo `detection.stateBuckets`), then parsed, validated and tokenised,
-   and each transaction gets its terminal's features (`IntakeProcessor`,
+   and each transaction gets its terminal's features (`intake.IntakeProcessor`,
    transformWithStateInPandas; fraud_detection.intake);
 2. the accepted records are grouped by their bucket of accounts and run through the stateful
    rules, the card features and the label join account by account, and the model scores the
@@ -16,16 +16,13 @@ Elasticsearch and Prometheus. Its checkpoint is `<checkpointLocation>/detection`
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 
-import orjson
-import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.streaming.state import GroupStateTimeout
-from pyspark.sql.streaming.stateful_processor import StatefulProcessor, StatefulProcessorHandle
+from pyspark.sql.streaming.stateful_processor import StatefulProcessor
 
 from fraud_detection import intake
 from fraud_detection.config import JobConfig, duration_seconds, model_path
@@ -94,28 +91,33 @@ def bucket_key(column: str, buckets: int, keys: list[int] | None) -> Column:
     return F.element_at(named, (bucket + 1).cast("int"))
 
 
-class IntakeProcessor(StatefulProcessor):
-    """The first stage, per bucket of terminals: fraud_detection.intake on Spark's state."""
-
-    def __init__(self, settings: intake.IntakeSettings) -> None:
-        self.settings = settings
-
-    def init(self, handle: StatefulProcessorHandle) -> None:
-        self.state = handle.getValueState("terminals", intake.STATE_SCHEMA)
-
-    def handleInputRows(self, key, rows, timerValues) -> Iterator[pd.DataFrame]:
-        with intake.collector_paused():
-            inputs, output = intake.read(rows, self.settings)
-            if inputs:
-                states = orjson.loads(self.state.get()[0]) if self.state.exists() else {}
-                found, states = intake.intake_bucket(states, inputs)
-                output += found
-                self.state.update((orjson.dumps(states).decode(),))
-        if output:
-            yield pd.DataFrame.from_records(output, columns=intake.INTAKE_COLUMNS)
-
-    def close(self) -> None:
-        pass
+def two_stages(
+    records: DataFrame,
+    keys: list[int] | None,
+    buckets: int,
+    processor: StatefulProcessor,
+    detect,
+) -> DataFrame:
+    """The query's shape: Kafka `records` grouped by bucket of terminals into `processor`
+    (transformWithStateInPandas, rows of intake.INTAKE_SCHEMA), whose rows are grouped by bucket
+    of accounts into `detect` (applyInPandasWithState, rows of detector.OUTPUT_SCHEMA)."""
+    return (
+        records.select(
+            terminal_of(F.col("value").cast("string")).alias("terminal"),
+            "value",
+            F.concat_ws(",", "topic", "partition", "offset", F.unix_millis("timestamp")).alias(
+                "meta"
+            ),
+        )
+        .withColumn("terminal_bucket", bucket_key("terminal", buckets, keys))
+        .groupBy("terminal_bucket")
+        .transformWithStateInPandas(processor, intake.INTAKE_SCHEMA, "append", "None")
+        .withColumn("account_bucket", bucket_key("account", buckets, keys))
+        .groupBy("account_bucket")
+        .applyInPandasWithState(
+            detect, OUTPUT_SCHEMA, STATE_SCHEMA, "append", GroupStateTimeout.NoTimeout
+        )
+    )
 
 
 @dataclass
@@ -163,31 +165,11 @@ class DetectionJob:
         intake_settings = intake.IntakeSettings(
             self.key, labels, int(duration_seconds(ahead) * 1000) if ahead else None
         )
-        return (
-            self.read(topics)
-            .select(
-                terminal_of(F.col("value").cast("string")).alias("terminal"),
-                "value",
-                F.concat_ws(",", "topic", "partition", "offset", F.unix_millis("timestamp")).alias(
-                    "meta"
-                ),
-            )
-            .withColumn("terminal_bucket", bucket_key("terminal", buckets, keys))
-            .groupBy("terminal_bucket")
-            .transformWithStateInPandas(
-                IntakeProcessor(intake_settings), intake.INTAKE_SCHEMA, "append", "None"
-            )
-            .withColumn("account_bucket", bucket_key("account", buckets, keys))
-            .groupBy("account_bucket")
-            .applyInPandasWithState(
-                detect_for_buckets(
-                    detect_settings, model_folder, float(settings.model["scoreThreshold"])
-                ),
-                OUTPUT_SCHEMA,
-                STATE_SCHEMA,
-                "append",
-                GroupStateTimeout.NoTimeout,
-            )
+        detect = detect_for_buckets(
+            detect_settings, model_folder, float(settings.model["scoreThreshold"])
+        )
+        return two_stages(
+            self.read(topics), keys, buckets, intake.IntakeProcessor(intake_settings), detect
         )
 
     def _start(self, frame: DataFrame, name: str, handler, trigger: dict) -> StreamingQuery:
