@@ -1,6 +1,7 @@
 """The event contract: schemas load, accept the documented shapes and name what is wrong."""
 
 import json
+import random
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -9,6 +10,7 @@ from fraud_events import (
     KINDS,
     InvalidEvent,
     load_schema,
+    luhn_check_digit,
     luhn_valid,
     parse,
     problems,
@@ -115,6 +117,25 @@ def test_luhn():
     assert luhn_valid("79927398713")
     assert not luhn_valid("79927398710")
     assert not luhn_valid("4111-1111")
+
+
+def _textbook_luhn(number: str) -> bool:
+    """Double every second digit from the right, summing the doubled digits' digits."""
+    total = 0
+    for position, digit in enumerate(reversed(number)):
+        value = int(digit) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def test_the_check_digit_completes_any_digit_string_to_a_valid_number():
+    generator = random.Random(7)
+    partials = ["", "0", "٣٤٥"]  # Arabic-Indic digits take the general path
+    partials += ["".join(generator.choices("0123456789", k=n)) for n in list(range(1, 20)) * 50]
+    for partial in partials:
+        digit = luhn_check_digit(partial)
+        assert _textbook_luhn(partial + digit), partial
+        assert not _textbook_luhn(partial + str((int(digit) + 1) % 10)), partial
 
 
 def test_unknown_kind_or_version_is_a_clear_error():
