@@ -3,11 +3,11 @@ and each transaction given its terminal's features (fraud_detection.terminals).
 
 The stage (`IntakeProcessor`, transformWithStateInPandas) is keyed by bucket of terminals (the
 hash of the record's `terminal_id` modulo detection.stateBuckets; the bucket's state is
-STATE_SCHEMA): `read`
-parses the bucket's records, `intake_bucket` runs each terminal's transactions and labels in
-time order (a transaction at its event time, a label at its label time, a transaction before a
-label at the same time) through the terminal's state. Its rows (INTAKE_SCHEMA: account, kind,
-payload) go on to the second stage, keyed by bucket of accounts (fraud_detection.detector):
+STATE_SCHEMA): `read` parses the bucket's records, `intake_bucket` runs each terminal's
+transactions and labels in time order (a transaction at its event time, a label at its label
+time, a transaction before a label at the same time) through the terminal's state. Its rows
+(INTAKE_SCHEMA: account, kind, payload) go on to the second stage, keyed by bucket of accounts
+(fraud_detection.detector):
 - `transaction`: the record's RECORD_FIELDS values, then its terminal features (a JSON list);
 - `label`: the label's LABEL_FIELDS values (a JSON list);
 - `dead_letter`: the dead-letter document of rejected input (account "").

@@ -16,8 +16,10 @@ Elasticsearch and Prometheus. Its checkpoint is `<checkpointLocation>/detection`
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
@@ -96,7 +98,7 @@ def two_stages(
     keys: list[int] | None,
     buckets: int,
     processor: StatefulProcessor,
-    detect,
+    detect: Callable[..., Iterator[pd.DataFrame]],
 ) -> DataFrame:
     """The query's shape: Kafka `records` grouped by bucket of terminals into `processor`
     (transformWithStateInPandas, rows of intake.INTAKE_SCHEMA), whose rows are grouped by bucket
