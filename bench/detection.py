@@ -19,7 +19,8 @@ Writes bench/results/detection.json and prints a summary. Steps, each bounded in
    pass the records on (the second keeps an empty state per bucket, where the job stores
    about 15 MB on this traffic), over the same topic in micro-batches of
    THROUGHPUT_BATCH and of FLOOR_SMALL_BATCH records: what Spark itself costs, fitted the same
-   way;
+   way; then the small micro-batches again with FLOOR_STATE_BYTES of state per bucket: what
+   the state's size costs in Spark (the median micro-batch, with and without);
 6. Spark's real-time trigger on a stateless rule (JSON amount >= largeAmountMin, pure SQL from
    Kafka to Kafka), same latency measure.
 """
@@ -56,6 +57,7 @@ SIMULATION = {"customers": 5000, "terminals": 1000, "fraudRate": 0.01, "seed": 4
 THROUGHPUT_DAYS = 40  # about 400,000 transactions: three full batches after the first
 THROUGHPUT_BATCH = 100_000
 FLOOR_SMALL_BATCH = 10_000
+FLOOR_STATE_BYTES = 200_000  # per bucket: 64 buckets near the job's account state on this traffic
 LATENCY_SECONDS = 60  # the feed: at most this long, at most the throughput topic
 STEP_TIMEOUT_S = 600
 
@@ -176,23 +178,33 @@ class PassRecordsOn(StatefulProcessor):
         pass
 
 
-def count_bucket(key, frames, state):
-    """The second stage without its work: one row counting the bucket's records; an empty
-    state kept."""
-    count = sum(len(frame) for frame in frames)
-    state.update(("",))
-    row = ("transaction", 0, 0, "", 0.0, count, None)
-    yield pd.DataFrame.from_records([row], columns=OUTPUT_COLUMNS)
+def count_bucket(state_bytes: int):
+    """The second stage without its work: one row counting the bucket's records; a state of
+    `state_bytes` kept per bucket."""
+
+    def run(key, frames, state):
+        count = sum(len(frame) for frame in frames)
+        state.update(("x" * state_bytes,))
+        row = ("transaction", 0, 0, "", 0.0, count, None)
+        yield pd.DataFrame.from_records([row], columns=OUTPUT_COLUMNS)
+
+    return run
 
 
-def measure_query_floor(spark, bootstrap: str, workdir: Path, topic: str, batch: int) -> list:
+def measure_query_floor(
+    spark, bootstrap: str, workdir: Path, topic: str, batch: int, state_bytes: int = 0
+) -> list:
     """(records, seconds) of the micro-batches of job.two_stages with stages that do nothing,
     over `topic` in micro-batches of `batch` records."""
     config = job_config(bootstrap, workdir, topic)
     buckets = config.detection.state_buckets
     job = DetectionJob(spark, config, b"", None, batch)
     floor = two_stages(
-        job.read(topic), spread_keys(spark, buckets), buckets, PassRecordsOn(), count_bucket
+        job.read(topic),
+        spread_keys(spark, buckets),
+        buckets,
+        PassRecordsOn(),
+        count_bucket(state_bytes),
     )
     query = (
         floor.writeStream.option("checkpointLocation", str(config.checkpoint_location))
@@ -325,6 +337,10 @@ def measure_real_time(spark, bootstrap: str, workdir: Path, rate: float, message
     return {"rate_per_second": round(rate), **latencies(bootstrap, source, sink)}
 
 
+def median_seconds(batches: list[tuple[int, float]]) -> float:
+    return round(float(np.median([seconds for _, seconds in batches])), 3)
+
+
 def cost_line(cost: dict | None) -> str:
     if cost is None:
         return "not fitted (fewer than two batch sizes)"
@@ -340,6 +356,7 @@ def summary(results: dict) -> str:
     latency, cost = results["latency_micro_batch"], results["micro_batch_cost"]
     real_time = results["latency_real_time_stateless"]
     floor = results["query_floor"]
+    without, with_state = floor["median_seconds_without_and_with_state"]
     lines = [
         f"raw consume: {results['raw_consume_per_second']:,}/s",
         f"throughput: {on['transactions_per_second']:,}/s sustained "
@@ -350,7 +367,9 @@ def summary(results: dict) -> str:
         f"({latency['alerts']} alerts)",
         f"a micro-batch: {cost_line(cost)}",
         f"the query's floor (stages that do nothing): {floor['transactions_per_second']:,}/s; "
-        f"a micro-batch: {cost_line(floor['micro_batch_cost'])}",
+        f"a micro-batch: {cost_line(floor['micro_batch_cost'])}; the median micro-batch of "
+        f"{FLOOR_SMALL_BATCH:,}: {without} s, {with_state} s with "
+        f"{floor['state_bytes_per_bucket']:,} bytes of state per bucket",
         f"real-time trigger, stateless rule: p99 {real_time.get('p99_seconds', real_time)}",
     ]
     return "\n".join(lines)
@@ -394,10 +413,18 @@ def main() -> int:
             results["micro_batch_cost"] = batch_cost(measured)
             big = measure_query_floor(spark, bootstrap, workdir, topic, THROUGHPUT_BATCH)
             small = measure_query_floor(spark, bootstrap, workdir, topic, FLOOR_SMALL_BATCH)
+            stateful = measure_query_floor(
+                spark, bootstrap, workdir, topic, FLOOR_SMALL_BATCH, FLOOR_STATE_BYTES
+            )
             results["query_floor"] = {
                 "transactions_per_second": full_batch_rate(big),
                 "micro_batch_cost": batch_cost(big[1:] + small[1:]),
                 "batches": [{"rows": rows, "seconds": seconds} for rows, seconds in big + small],
+                "state_bytes_per_bucket": FLOOR_STATE_BYTES,
+                "median_seconds_without_and_with_state": [
+                    median_seconds(small[1:]),
+                    median_seconds(stateful[1:]),
+                ],
             }
             results["latency_real_time_stateless"] = measure_real_time(
                 spark, bootstrap, workdir, half, messages
