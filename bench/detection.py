@@ -46,7 +46,7 @@ import fraud_simulator
 from fraud_detection.config import DEFAULT_RULES, parse_config
 from fraud_detection.detector import OUTPUT_COLUMNS
 from fraud_detection.harness import create_topics, job_document, produce
-from fraud_detection.job import DetectionJob, spread_keys, two_stages
+from fraud_detection.job import kafka_records, spread_keys, two_stages
 from fraud_detection.metrics import JobMetrics
 from fraud_detection.runner import start_job
 from fraud_testbed.kafka import run_kafka
@@ -198,9 +198,8 @@ def measure_query_floor(
     over `topic` in micro-batches of `batch` records."""
     config = job_config(bootstrap, workdir, topic)
     buckets = config.detection.state_buckets
-    job = DetectionJob(spark, config, b"", None, batch)
     floor = two_stages(
-        job.read(topic),
+        kafka_records(spark, bootstrap, topic, batch),
         spread_keys(spark, buckets),
         buckets,
         PassRecordsOn(),

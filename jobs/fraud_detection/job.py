@@ -93,6 +93,22 @@ def bucket_key(column: str, buckets: int, keys: list[int] | None) -> Column:
     return F.element_at(named, (bucket + 1).cast("int"))
 
 
+def kafka_records(
+    spark: SparkSession, bootstrap_servers: str, topics: str, max_offsets_per_trigger: int
+) -> DataFrame:
+    """Kafka records of `topics` (comma-separated), from the earliest offsets."""
+    return (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", bootstrap_servers)
+        .option("subscribe", topics)
+        .option("startingOffsets", "earliest")
+        .option("maxOffsetsPerTrigger", max_offsets_per_trigger)
+        .option("failOnDataLoss", "false")
+        .load()
+        .select("value", "topic", "partition", "offset", "timestamp")
+    )
+
+
 def two_stages(
     records: DataFrame,
     keys: list[int] | None,
@@ -132,19 +148,6 @@ class DetectionJob:
     sinks: Sinks
     max_offsets_per_trigger: int = MAX_OFFSETS_PER_TRIGGER
 
-    def read(self, topics: str) -> DataFrame:
-        """Kafka records of `topics` (comma-separated)."""
-        return (
-            self.spark.readStream.format("kafka")
-            .option("kafka.bootstrap.servers", self.config.bootstrap_servers)
-            .option("subscribe", topics)
-            .option("startingOffsets", "earliest")
-            .option("maxOffsetsPerTrigger", self.max_offsets_per_trigger)
-            .option("failOnDataLoss", "false")
-            .load()
-            .select("value", "topic", "partition", "offset", "timestamp")
-        )
-
     def detection(self) -> DataFrame:
         """Every transaction record in, the rows of detector.OUTPUT_SCHEMA out."""
         settings = self.config.detection
@@ -170,9 +173,10 @@ class DetectionJob:
         detect = detect_for_buckets(
             detect_settings, model_folder, float(settings.model["scoreThreshold"])
         )
-        return two_stages(
-            self.read(topics), keys, buckets, intake.IntakeProcessor(intake_settings), detect
+        records = kafka_records(
+            self.spark, self.config.bootstrap_servers, topics, self.max_offsets_per_trigger
         )
+        return two_stages(records, keys, buckets, intake.IntakeProcessor(intake_settings), detect)
 
     def _start(self, frame: DataFrame, name: str, handler, trigger: dict) -> StreamingQuery:
         return (
