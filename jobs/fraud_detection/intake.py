@@ -212,7 +212,8 @@ class IntakeProcessor(StatefulProcessor):
         with collector_paused():
             inputs, output = read(rows, self.settings)
             if inputs:
-                states = orjson.loads(self.state.get()[0]) if self.state.exists() else {}
+                stored = self.state.get()  # None when the bucket has no state yet
+                states = orjson.loads(stored[0]) if stored else {}
                 found, states = intake_bucket(states, inputs)
                 output += found
                 self.state.update((orjson.dumps(states).decode(),))

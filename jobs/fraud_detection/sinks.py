@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+import pandas as pd
 from confluent_kafka import Producer
 from pyspark.sql import DataFrame
 
@@ -54,6 +55,15 @@ def alert_document(row, origin: dict[str, str], detection_time: datetime) -> dic
 
 def _minute(minute: int) -> str:
     return rfc3339_ms(minute * MINUTE_MS)
+
+
+def per_dimension(totals: pd.DataFrame) -> dict[str, tuple[int, float]]:
+    """dimension -> (transactions, amount_total) of per-minute `totals`."""
+    summed = totals.groupby("dimension", sort=False)[["transactions", "amount_total"]].sum()
+    return {
+        dimension: (int(count), float(amount))
+        for dimension, count, amount in summed.itertuples(name=None)
+    }
 
 
 class Sinks:
@@ -119,12 +129,16 @@ class Sinks:
         }
         return f"{minute}|{row.dimension}|{batch_id}", document
 
-    def write_kpis(self, totals: list, batch_id: int) -> None:
-        """Per minute and category: Prometheus counters and Elasticsearch documents."""
+    def write_kpis(self, totals: pd.DataFrame, batch_id: int) -> None:
+        """Per category: Prometheus counters; per minute and category: Elasticsearch documents
+        (`totals`: minute, dimension, transactions, amount_total)."""
+        for category, (transactions, amount) in per_dimension(totals).items():
+            self.metrics.transactions.labels(category).inc(transactions)
+            self.metrics.amount.labels(category).inc(amount)
+        if self.es is None:
+            return
         documents = []
-        for row in totals:
-            self.metrics.transactions.labels(row.dimension).inc(row.transactions)
-            self.metrics.amount.labels(row.dimension).inc(row.amount_total)
+        for row in totals.itertuples(index=False):
             fields = {
                 "merchant_category": row.dimension,
                 "amount_total": round(row.amount_total, 2),
@@ -132,12 +146,15 @@ class Sinks:
             documents.append(self._per_minute(row, batch_id, fields))
         self._index("kpis", documents)
 
-    def write_outcomes(self, totals: list, batch_id: int) -> None:
-        """Label outcomes per minute, rule, outcome and scenario: counters and documents."""
+    def write_outcomes(self, totals: pd.DataFrame, batch_id: int) -> None:
+        """Label outcomes per rule, outcome and scenario: counters; per minute too: documents."""
+        for dimension, (count, _) in per_dimension(totals).items():
+            self.metrics.outcomes.labels(*dimension.split("|")).inc(count)
+        if self.es is None:
+            return
         documents = []
-        for row in totals:
+        for row in totals.itertuples(index=False):
             rule, outcome, scenario = row.dimension.split("|")
-            self.metrics.outcomes.labels(rule, outcome, scenario).inc(row.transactions)
             fields = {"rule": rule, "outcome": outcome, "scenario": scenario}
             documents.append(self._per_minute(row, batch_id, fields))
         self._index("outcomes", documents)
@@ -151,12 +168,11 @@ class Sinks:
         def rows(kind: str) -> list:
             return list(by_kind.get(kind, empty).itertuples(index=False))
 
-        def per_minute(kind: str) -> list:
+        def per_minute(kind: str) -> pd.DataFrame:
             totals = by_kind.get(kind, empty)
             totals = totals.assign(minute=totals["event_ms"] // MINUTE_MS)
             totals = totals.groupby(["minute", "dimension"], as_index=False, sort=False)
-            totals = totals.agg(transactions=("count", "sum"), amount_total=("amount", "sum"))
-            return list(totals.itertuples(index=False))
+            return totals.agg(transactions=("count", "sum"), amount_total=("amount", "sum"))
 
         self.write_dead_letters(rows("dead_letter"))
         self.write_alerts(rows("alert"))

@@ -318,6 +318,8 @@ def test_prometheus_scrapes_the_job_metrics(run, prometheus):
     assert float(dead[0]["value"][1]) >= len(BAD_INPUTS)
     rows = prometheus.wait_for('fraud_detection_input_rows_total{query="detection"}', 30)
     assert float(rows[0]["value"][1]) >= transactions
+    accepted = prometheus.wait_for("sum(fraud_detection_transactions_total)", 30)
+    assert float(accepted[0]["value"][1]) == transactions
     for name in (
         "fraud_detection_batch_duration_seconds_count",
         "fraud_detection_event_to_alert_latency_seconds_bucket",
