@@ -46,15 +46,15 @@ def card_features(card: CardState, txn: Txn) -> list[float]:
     """The CARD_FEATURES of `txn` given its card's state (windows include `txn` itself)."""
     count_1, count_7, count_30 = 1, 1, 1
     sum_1, sum_7, sum_30 = 0.0, 0.0, 0.0
+    since_1, since_7, since_30 = (txn.time - days * DAY_S for days in (1, 7, 30))
     for time, amount in card.amounts:  # one pass for the 1, 7 and 30-day windows
-        age = txn.time - time
-        if age < 30 * DAY_S:
+        if time > since_30:
             count_30 += 1
             sum_30 += amount
-            if age < 7 * DAY_S:
+            if time > since_7:
                 count_7 += 1
                 sum_7 += amount
-                if age < DAY_S:
+                if time > since_1:
                     count_1 += 1
                     sum_1 += amount
     mean_30 = (sum_30 + txn.amount) / count_30

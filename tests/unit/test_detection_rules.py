@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import random
+
 from fraud_detection.config import DEFAULT_RULES
-from fraud_detection.rules import CardState, Txn, haversine_km
+from fraud_detection.rules import CardState, Txn, haversine_km, surely_near
 
 PARIS, LYON, NEW_YORK = (48.85, 2.35), (45.76, 4.84), (40.71, -74.0)
 
@@ -37,6 +39,28 @@ def test_impossible_travel_fires_on_paris_then_new_york_within_an_hour_only():
     assert slow == []
     nearby = run([txn(1, 0), txn(2, 1, where=(48.86, 2.36))], only("impossibleTravel"))
     assert nearby == []
+
+
+def test_impossible_travel_fires_for_uses_just_over_50_km_apart():
+    north = (PARIS[0] + 0.46, PARIS[1])  # about 51 km: the shortcut for near uses must not hide it
+    assert 50 < haversine_km(*PARIS, *north) < 52
+    found = run([txn(1, 0), txn(2, 1, where=north)], only("impossibleTravel"))
+    assert found == [("impossibleTravel", ("tx-1", "tx-2"))]
+
+
+def test_uses_taken_as_surely_near_are_under_50_km_anywhere_on_earth():
+    rng = random.Random(7)
+    near = far = 0
+    for _ in range(20_000):
+        lat, lon = rng.uniform(-89.5, 89.5), rng.uniform(-180, 180)
+        other = (lat + rng.uniform(-0.5, 0.5), lon + rng.uniform(-0.5, 0.5))
+        one, two = txn(1, 0, where=(lat, lon)), txn(2, 1, where=other)
+        distance = haversine_km(lat, lon, *other)
+        if surely_near(one, two):
+            near += 1
+            assert distance < 50, (lat, lon, other)
+        far += distance >= 50
+    assert near > 1000 and far > 1000
 
 
 def test_impossible_travel_respects_the_configured_speed():
