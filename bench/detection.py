@@ -1,7 +1,8 @@
 """Detection job benchmark on this machine: throughput, latency, and the raw Kafka ceiling.
 
 Writes bench/results/detection.json and prints a summary. Steps, each bounded in time:
-1. fill a 3-partition topic with simulated transactions (fraud_simulator.simulate);
+1. fill a topic with simulated transactions (fraud_simulator.simulate), with the partitions a
+   FraudPipeline gives its transactions topic by default;
 2. the ceiling: a plain confluent-kafka consumer reads the whole topic;
 3. throughput: the job (every rule and the model on, local[2]) processes the whole topic
    with an availableNow trigger in micro-batches of THROUGHPUT_BATCH records; sustained rate =
@@ -49,6 +50,7 @@ from fraud_detection.harness import create_topics, job_document, produce
 from fraud_detection.job import kafka_records, spread_keys, two_stages
 from fraud_detection.metrics import JobMetrics
 from fraud_detection.runner import start_job
+from fraud_operator.schema import spec_with_defaults
 from fraud_testbed.kafka import run_kafka
 from fraud_testbed.spark import local_session
 
@@ -60,6 +62,9 @@ FLOOR_SMALL_BATCH = 10_000
 FLOOR_STATE_BYTES = 200_000  # per bucket: 64 buckets near the job's account state on this traffic
 LATENCY_SECONDS = 60  # the feed: at most this long, at most the throughput topic
 STEP_TIMEOUT_S = 600
+# The transactions topic as a FraudPipeline creates it by default (the CRD's default partitions).
+DEFAULT_TOPICS = spec_with_defaults({"kafka": {"topics": {"transactions": {}}}})["kafka"]["topics"]
+TRANSACTION_PARTITIONS = DEFAULT_TOPICS["transactions"]["partitions"]
 
 
 def simulated_payloads(days: int, start: datetime) -> list[tuple[str, bytes]]:
@@ -262,7 +267,7 @@ def latencies(bootstrap: str, transactions_topic: str, alerts_topic: str) -> dic
 
 def measure_latency(spark, bootstrap: str, workdir: Path, rate: float, messages) -> dict:
     topic = f"latency-{uuid.uuid4().hex[:6]}"
-    create_topics(bootstrap, [topic])
+    create_topics(bootstrap, [topic], TRANSACTION_PARTITIONS)
     config = job_config(bootstrap, workdir, topic)
     queries, listener = start_job(spark, config, JobMetrics())
     time.sleep(15)  # let the queries start and run their first empty batches
@@ -384,7 +389,7 @@ def main() -> int:
             bootstrap = broker.bootstrap_servers
             messages = simulated_payloads(THROUGHPUT_DAYS, datetime(2026, 4, 6, tzinfo=UTC))
             topic = f"throughput-{uuid.uuid4().hex[:6]}"
-            create_topics(bootstrap, [topic])
+            create_topics(bootstrap, [topic], TRANSACTION_PARTITIONS)
             produce(bootstrap, topic, messages)
             ceiling = raw_consume_rate(bootstrap, topic, len(messages))
             results["raw_consume_per_second"] = round(ceiling)
