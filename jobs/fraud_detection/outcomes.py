@@ -13,7 +13,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import fastjsonschema
+import jsonschema_rs
 
 from fraud_detection.events import Rejection, parse_event_time
 from fraud_events import load_schema
@@ -23,17 +23,18 @@ LABEL_FIELDS = ("transaction_id", "event_ms", "is_fraud", "scenario", "kafka_ms"
 
 
 @cache
-def _label_validator():
-    return fastjsonschema.compile(load_schema("label"))
+def _label_validator() -> jsonschema_rs.Validator:
+    return jsonschema_rs.validator_for(load_schema("label"), validate_formats=True)
 
 
 def parse_label(event: Any) -> tuple[dict[str, Any] | None, Rejection | None]:
     """The label of a transaction, (None, None) for a sensor or application label, or why the
     event is rejected. Never raises."""
     try:
-        _label_validator()(event)
-    except fastjsonschema.JsonSchemaException as error:
-        return None, Rejection("invalid_label", str(error)[:300])
+        _label_validator().validate(event)
+    except jsonschema_rs.ValidationError as error:
+        where = ".".join(str(part) for part in error.instance_path) or "label"
+        return None, Rejection("invalid_label", f"{where}: {error.message}"[:300])
     if "transaction_id" not in event:
         return None, None
     try:

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from fraud_detection.events import dead_letter, parse_transaction
+from fraud_detection.events import _fast_validator, dead_letter, decode_event, parse_transaction
 from fraud_detection.harness import BAD_INPUTS, CARD, encode, transaction
 from fraud_detection.tokens import card_token
+from fraud_events import problems
 
 KEY = b"unit-test-key-0123456789"
 
@@ -31,6 +32,21 @@ def test_bad_input_is_rejected_with_its_reason_and_never_raises(name):
     assert record is None
     assert rejection.reason == reason
     assert rejection.error
+
+
+def test_the_compiled_validator_never_accepts_what_the_contract_rejects():
+    """The fast path (jsonschema-rs) decides alone only when it accepts an event: the contract's
+    own check (fraud_events.problems) must then find nothing, Luhn aside (checked after)."""
+    luhn = ["card_number: fails the Luhn check"]
+    valid = [transaction(), transaction(device_id="d-9", channel="ecommerce")]
+    assert all(_fast_validator().is_valid(event) for event in valid)
+    bad = [decode_event(raw)[0] for raw, _ in BAD_INPUTS.values()]
+    bad = [event for event in bad if isinstance(event, dict)]
+    assert len(bad) > 20
+    for event in bad:
+        found = [problem for problem in problems(event) if problem not in luhn]
+        if _fast_validator().is_valid(event):
+            assert not found, (event, found)
 
 
 def test_rejection_details_and_dead_letters_never_carry_a_card_number():
