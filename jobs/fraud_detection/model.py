@@ -46,7 +46,7 @@ def card_features(card: CardState, txn: Txn) -> list[float]:
     """The CARD_FEATURES of `txn` given its card's state (windows include `txn` itself)."""
     count_1, count_7, count_30 = 1, 1, 1
     sum_1, sum_7, sum_30 = 0.0, 0.0, 0.0
-    since_1, since_7, since_30 = (txn.time - days * DAY_S for days in (1, 7, 30))
+    since_1, since_7, since_30 = txn.time - DAY_S, txn.time - 7 * DAY_S, txn.time - 30 * DAY_S
     for time, amount in card.amounts:  # one pass for the 1, 7 and 30-day windows
         if time > since_30:
             count_30 += 1
