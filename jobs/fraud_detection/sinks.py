@@ -57,13 +57,21 @@ def _minute(minute: int) -> str:
     return rfc3339_ms(minute * MINUTE_MS)
 
 
-def per_dimension(totals: pd.DataFrame) -> dict[str, tuple[int, float]]:
-    """dimension -> (transactions, amount_total) of per-minute `totals`."""
-    summed = totals.groupby("dimension", sort=False)[["transactions", "amount_total"]].sum()
+def per_dimension(rows: pd.DataFrame) -> dict[str, tuple[int, float]]:
+    """dimension -> (count, amount) summed over total rows of detector.OUTPUT_SCHEMA."""
+    summed = rows.groupby("dimension", sort=False)[["count", "amount"]].sum()
     return {
         dimension: (int(count), float(amount))
         for dimension, count, amount in summed.itertuples(name=None)
     }
+
+
+def per_minute(rows: pd.DataFrame) -> pd.DataFrame:
+    """Total rows of detector.OUTPUT_SCHEMA summed per minute and dimension (columns minute,
+    dimension, transactions, amount_total)."""
+    totals = rows.assign(minute=rows["event_ms"] // MINUTE_MS)
+    totals = totals.groupby(["minute", "dimension"], as_index=False, sort=False)
+    return totals.agg(transactions=("count", "sum"), amount_total=("amount", "sum"))
 
 
 class Sinks:
@@ -129,16 +137,16 @@ class Sinks:
         }
         return f"{minute}|{row.dimension}|{batch_id}", document
 
-    def write_kpis(self, totals: pd.DataFrame, batch_id: int) -> None:
-        """Per category: Prometheus counters; per minute and category: Elasticsearch documents
-        (`totals`: minute, dimension, transactions, amount_total)."""
-        for category, (transactions, amount) in per_dimension(totals).items():
+    def write_kpis(self, rows: pd.DataFrame, batch_id: int) -> None:
+        """The `transaction` totals: per category, Prometheus counters; per minute and category,
+        Elasticsearch documents."""
+        for category, (transactions, amount) in per_dimension(rows).items():
             self.metrics.transactions.labels(category).inc(transactions)
             self.metrics.amount.labels(category).inc(amount)
         if self.es is None:
             return
         documents = []
-        for row in totals.itertuples(index=False):
+        for row in per_minute(rows).itertuples(index=False):
             fields = {
                 "merchant_category": row.dimension,
                 "amount_total": round(row.amount_total, 2),
@@ -146,14 +154,15 @@ class Sinks:
             documents.append(self._per_minute(row, batch_id, fields))
         self._index("kpis", documents)
 
-    def write_outcomes(self, totals: pd.DataFrame, batch_id: int) -> None:
-        """Label outcomes per rule, outcome and scenario: counters; per minute too: documents."""
-        for dimension, (count, _) in per_dimension(totals).items():
+    def write_outcomes(self, rows: pd.DataFrame, batch_id: int) -> None:
+        """The `outcome` totals: per rule, outcome and scenario, counters; per minute too,
+        documents."""
+        for dimension, (count, _) in per_dimension(rows).items():
             self.metrics.outcomes.labels(*dimension.split("|")).inc(count)
         if self.es is None:
             return
         documents = []
-        for row in totals.itertuples(index=False):
+        for row in per_minute(rows).itertuples(index=False):
             rule, outcome, scenario = row.dimension.split("|")
             fields = {"rule": rule, "outcome": outcome, "scenario": scenario}
             documents.append(self._per_minute(row, batch_id, fields))
@@ -168,16 +177,10 @@ class Sinks:
         def rows(kind: str) -> list:
             return list(by_kind.get(kind, empty).itertuples(index=False))
 
-        def per_minute(kind: str) -> pd.DataFrame:
-            totals = by_kind.get(kind, empty)
-            totals = totals.assign(minute=totals["event_ms"] // MINUTE_MS)
-            totals = totals.groupby(["minute", "dimension"], as_index=False, sort=False)
-            return totals.agg(transactions=("count", "sum"), amount_total=("amount", "sum"))
-
         self.write_dead_letters(rows("dead_letter"))
         self.write_alerts(rows("alert"))
-        self.write_kpis(per_minute("transaction"), batch_id)
-        self.write_outcomes(per_minute("outcome"), batch_id)
+        self.write_kpis(by_kind.get("transaction", empty), batch_id)
+        self.write_outcomes(by_kind.get("outcome", empty), batch_id)
         if self.es is not None:
             accounts = [json.loads(row.payload) for row in rows("account")]
             self._index(
