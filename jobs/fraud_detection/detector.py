@@ -46,8 +46,9 @@ import orjson
 import pandas as pd
 
 from fraud_detection.alerts import alert_id, rfc3339_ms
+from fraud_detection.bucket_state import pack, store_entry, unpack, without_idle
 from fraud_detection.events import Rejection, dead_letter
-from fraud_detection.intake import RECORD_FIELDS, collector_paused, store_entry, without_idle
+from fraud_detection.intake import RECORD_FIELDS, collector_paused
 from fraud_detection.model import FEATURES, card_features, fraud_scores, load_model
 from fraud_detection.outcomes import outcome_dimensions
 from fraud_detection.rules import CardState, Txn, longest_window_seconds
@@ -57,9 +58,10 @@ from fraud_detection.rules import CardState, Txn, longest_window_seconds
 warnings.filterwarnings(
     "ignore", "The behavior of DataFrame concatenation with empty or all-NA", FutureWarning
 )
-# The state of a bucket of accounts (the hash of the account modulo detection.stateBuckets): a
-# JSON object of [latest Kafka ms, AccountState JSON] per account. Spark's Python state has a
-# cost per key and micro-batch, whatever the key holds: a bucket of accounts pays it once.
+# The state of a bucket of accounts (the hash of the account modulo detection.stateBuckets):
+# [latest Kafka ms, AccountState JSON] per account, packed (fraud_detection.bucket_state).
+# Spark's Python state has a cost per key and micro-batch, whatever the key holds: a bucket of
+# accounts pays it once.
 STATE_SCHEMA = "accounts string"
 TRANSACTION_KEYS = (*RECORD_FIELDS, "terminal_features")
 OUTPUT_SCHEMA = (
@@ -324,10 +326,10 @@ def detect_for_buckets(settings: DetectSettings, model_folder: str, threshold: f
             inputs, rows = read_inputs(frames)
             if inputs:
                 classifier = load_model(model_folder)[0] if model_folder else None
-                states = orjson.loads(state.get[0]) if state.exists else {}
+                states = unpack(state.get[0] if state.exists else None)
                 found, states = detect_bucket(states, inputs, settings, classifier, threshold)
                 rows += found
-                state.update((orjson.dumps(states).decode(),))
+                state.update((pack(states),))
         if rows:
             yield pd.DataFrame.from_records(summarise(rows), columns=OUTPUT_COLUMNS)
 

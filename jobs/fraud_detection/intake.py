@@ -27,6 +27,7 @@ import pandas as pd
 from pyspark.sql.streaming.stateful_processor import StatefulProcessor, StatefulProcessorHandle
 
 from fraud_detection.alerts import rfc3339_ms
+from fraud_detection.bucket_state import pack, store_entry, unpack, without_idle
 from fraud_detection.events import Rejection, dead_letter, decode_event, transaction_record
 from fraud_detection.outcomes import LABEL_FIELDS, parse_label
 from fraud_detection.terminals import DAY_MS, TerminalState
@@ -54,8 +55,8 @@ RECORD_FIELDS = (
 )
 INTAKE_SCHEMA = "account string, kind string, payload binary"
 INTAKE_COLUMNS = ("account", "kind", "payload")
-# A bucket of terminals: a JSON object of [latest Kafka ms, TerminalState list JSON] per
-# terminal.
+# A bucket of terminals: [latest Kafka ms, TerminalState list JSON] per terminal, packed
+# (fraud_detection.bucket_state).
 STATE_SCHEMA = "terminals string"
 # A terminal without input this long (Kafka timestamps) before its bucket's latest input is
 # forgotten.
@@ -184,21 +185,6 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def store_entry(states: dict[str, list], name: str, seen_ms: int, text: str) -> None:
-    """Store `name`'s state `text` in its bucket's state, as seen at `seen_ms` (the latest Kafka
-    timestamp of its input) or at its previous input if that was later."""
-    previous = states.get(name)
-    states[name] = [max(seen_ms, previous[0]) if previous else seen_ms, text]
-
-
-def without_idle(states: dict[str, list], ttl_ms: int) -> dict[str, list]:
-    """The entries ([latest Kafka ms, state]) of a bucket's state without those that had no input
-    for `ttl_ms` before the bucket's most recent input. Kafka timestamps, not event times: one
-    event dated years ahead must not make every other entry look idle."""
-    newest = max(seen_ms for seen_ms, _ in states.values())
-    return {name: entry for name, entry in states.items() if entry[0] >= newest - ttl_ms}
-
-
 class IntakeProcessor(StatefulProcessor):
     """The first stage, per bucket of terminals, on Spark's state (transformWithStateInPandas)."""
 
@@ -213,10 +199,9 @@ class IntakeProcessor(StatefulProcessor):
             inputs, output = read(rows, self.settings)
             if inputs:
                 stored = self.state.get()  # None when the bucket has no state yet
-                states = orjson.loads(stored[0]) if stored else {}
-                found, states = intake_bucket(states, inputs)
+                found, states = intake_bucket(unpack(stored[0] if stored else None), inputs)
                 output += found
-                self.state.update((orjson.dumps(states).decode(),))
+                self.state.update((pack(states),))
         if output:
             yield pd.DataFrame.from_records(output, columns=INTAKE_COLUMNS)
 
