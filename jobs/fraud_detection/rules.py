@@ -222,7 +222,8 @@ class CardState:
     """One card's recent transactions (time order) and running amount statistics."""
 
     recent: list[Txn] = field(default_factory=list)
-    usual: list[list] = field(default_factory=list)  # [transaction id, amount], oldest first
+    # [transaction id (None once the transaction is no longer recent), amount], oldest first
+    usual: list[list] = field(default_factory=list)
     amounts: list[list] = field(default_factory=list)  # [time, amount] of the last 30 days
     devices: list[str] = field(default_factory=list)  # the last KNOWN_DEVICES devices used
     latest: float = 0.0
@@ -305,9 +306,15 @@ class CardState:
         return hits
 
     def to_json(self) -> dict:
+        """The card as JSON. A usual amount keeps its transaction id only while the transaction
+        is recent: only a recent transaction can be named by a later alert (`add`'s `flagged`),
+        and the ids were a fifth of an account's JSON."""
+        recent_ids = {txn.transaction_id for txn in self.recent}
         return {
             "recent": [txn.as_list() for txn in self.recent],
-            "usual": self.usual,
+            "usual": [
+                entry if entry[0] in recent_ids else [None, entry[1]] for entry in self.usual
+            ],
             "amounts": self.amounts,
             "devices": self.devices,
             "latest": self.latest,

@@ -125,6 +125,25 @@ def test_state_survives_a_json_round_trip_with_the_same_alerts():
     assert resumed == [hit for hit in whole if "tx-3" in hit[1]]
 
 
+def test_usual_amounts_keep_ids_only_while_recent_and_alerts_do_not_change():
+    rng = random.Random(7)
+    events = [
+        txn(n, n * 37, amount=rng.choice([1.0, 20.0, 25.0, 30.0, 400.0]), category=f"c{n % 7}")
+        for n in range(300)
+    ]
+    state, hits = CardState(), []
+    for item in events:  # stored after every transaction, as a micro-batch per transaction would
+        state = CardState.from_json(state.to_json())
+        hits += [(hit.rule, hit.transaction_ids) for hit in state.observe(item, DEFAULT_RULES)]
+    assert hits == run(events) and {rule for rule, _ in hits} >= {"amountThreshold"}
+    stored = state.to_json()
+    recent = {values[0] for values in stored["recent"]}
+    assert {tx for tx, _ in stored["usual"] if tx is not None} == recent & {
+        tx for tx, _ in state.usual
+    }
+    assert [amount for _, amount in stored["usual"]] == [amount for _, amount in state.usual]
+
+
 def test_old_transactions_leave_the_state():
     state = CardState()
     for n in range(3):
