@@ -60,8 +60,8 @@ SIMULATION = {"customers": 5000, "terminals": 1000, "fraudRate": 0.01, "seed": 4
 THROUGHPUT_DAYS = 40  # about 400,000 transactions: three full batches after the first
 THROUGHPUT_BATCH = 100_000
 FLOOR_SMALL_BATCH = 10_000
-# Per bucket: 64 buckets of it are about 110,000 accounts' packed state (1.2 KB each on this
-# traffic, 22 times the benchmark's 5,000): big enough to stand out of the machine's noise.
+# Per bucket: 64 buckets of it are about 130,000 accounts' packed state (about 1 KB each on this
+# traffic, 26 times the benchmark's 5,000): big enough to stand out of the machine's noise.
 FLOOR_STATE_BYTES = 2_000_000
 LATENCY_SECONDS = 60  # the feed: at most this long, at most the throughput topic
 STEP_TIMEOUT_S = 600
