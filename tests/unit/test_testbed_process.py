@@ -44,8 +44,13 @@ def test_stop_ends_the_whole_process_group(tmp_path):
     # The child ignores SIGTERM, so only the SIGKILL after the grace period ends it.
     script = "trap '' TERM; sleep 60 & echo $! > child.pid; wait"
     process = ManagedProcess("parent", ["sh", "-c", script], tmp_path / "parent.log", cwd=tmp_path)
-    process.wait_until(lambda: (tmp_path / "child.pid").exists(), "forked", timeout=10)
-    child = psutil.Process(int((tmp_path / "child.pid").read_text()))
+    pid_file = tmp_path / "child.pid"
+
+    def pid_written() -> bool:  # the shell creates the file before echo writes to it
+        return pid_file.exists() and pid_file.read_text().endswith("\n")
+
+    process.wait_until(pid_written, "forked", timeout=10)
+    child = psutil.Process(int(pid_file.read_text()))
     started = time.monotonic()
     process.stop(timeout=1)
     assert time.monotonic() - started < 15
