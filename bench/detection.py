@@ -22,7 +22,9 @@ Writes bench/results/detection.json and prints a summary. Steps, each bounded in
    THROUGHPUT_BATCH and of FLOOR_SMALL_BATCH records: what Spark itself costs, fitted the same
    way; then the small micro-batches again with FLOOR_STATE_BYTES of state per bucket: what
    the state's size costs in Spark (the median micro-batch, with and without);
-6. Spark's real-time trigger on a stateless rule (JSON amount >= largeAmountMin, pure SQL from
+6. a trickle: the same as 4 at TRICKLE_RATE transactions a second, where every micro-batch
+   reads each partition to its end (job.FETCH_MAX_WAIT_MS): the median micro-batch;
+7. Spark's real-time trigger on a stateless rule (JSON amount >= largeAmountMin, pure SQL from
    Kafka to Kafka), same latency measure.
 """
 
@@ -64,6 +66,7 @@ FLOOR_SMALL_BATCH = 10_000
 # traffic, 26 times the benchmark's 5,000): big enough to stand out of the machine's noise.
 FLOOR_STATE_BYTES = 2_000_000
 LATENCY_SECONDS = 60  # the feed: at most this long, at most the throughput topic
+TRICKLE_RATE = 6  # transactions a second: one a second per partition
 STEP_TIMEOUT_S = 600
 # The transactions topic as a FraudPipeline creates it by default (the CRD's default partitions).
 DEFAULT_TOPICS = spec_with_defaults({"kafka": {"topics": {"transactions": {}}}})["kafka"]["topics"]
@@ -374,6 +377,8 @@ def summary(results: dict) -> str:
         f"p50 {latency.get('p50_seconds')} s, p99 {latency.get('p99_seconds')} s "
         f"({latency['alerts']} alerts)",
         f"a micro-batch: {cost_line(cost)}",
+        f"a trickle of {TRICKLE_RATE}/s: median micro-batch "
+        f"{results['trickle']['median_micro_batch_seconds']} s",
         f"the query's floor (stages that do nothing): {floor['transactions_per_second']:,}/s; "
         f"a micro-batch: {cost_line(floor['micro_batch_cost'])}; the median micro-batch of "
         f"{FLOOR_SMALL_BATCH:,}: {without} s, {with_state} s with "
@@ -420,6 +425,13 @@ def main() -> int:
                 for batch in throughput["batches"][1:] + latency["batches"][1:]
             ]
             results["micro_batch_cost"] = batch_cost(measured)
+            trickle = measure_latency(spark, bootstrap, workdir, TRICKLE_RATE, messages)
+            steady = [(batch["rows"], batch["seconds"]) for batch in trickle["batches"][1:]]
+            results["trickle"] = {
+                "rate_per_second": TRICKLE_RATE,
+                "median_micro_batch_seconds": median_seconds(steady) if steady else None,
+                "micro_batches": len(steady),
+            }
             big = measure_query_floor(spark, bootstrap, workdir, topic, THROUGHPUT_BATCH)
             small = measure_query_floor(spark, bootstrap, workdir, topic, FLOOR_SMALL_BATCH)
             stateful = measure_query_floor(
