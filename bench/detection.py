@@ -73,9 +73,12 @@ DEFAULT_TOPICS = spec_with_defaults({"kafka": {"topics": {"transactions": {}}}})
 TRANSACTION_PARTITIONS = DEFAULT_TOPICS["transactions"]["partitions"]
 
 
-def simulated_payloads(days: int, start: datetime) -> list[tuple[str, bytes]]:
+def simulated_payloads(
+    days: int, start: datetime, simulation: dict = SIMULATION
+) -> list[tuple[str, bytes]]:
+    """(key, payload) of every transaction of `days` simulated days, in time order."""
     messages = []
-    for batch in fraud_simulator.simulate(SIMULATION, start, timedelta(days=days)):
+    for batch in fraud_simulator.simulate(simulation, start, timedelta(days=days)):
         for kind, key, payload in zip(batch.kind, batch.keys, batch.payloads, strict=True):
             if kind == 0:  # transactions only
                 messages.append((key, payload.encode()))

@@ -1,8 +1,8 @@
 """How the detection job's micro-batch grows with the accounts it holds.
 
 Writes bench/results/state_scale.json and prints a summary. For each portfolio size in
-CUSTOMERS (one terminal per five customers), on local[2] with the job's defaults (64 state
-buckets, every rule and the model on), each step bounded in time:
+CUSTOMERS (one terminal per five customers, otherwise detection.SIMULATION), on local[2] with
+the job's defaults (64 state buckets, every rule and the model on), each step bounded in time:
 1. simulate HISTORY_DAYS days of transactions (fraud_simulator) and then PROBE_TRANSACTIONS more
    into a fresh topic, the history first;
 2. run the job over the history with an availableNow trigger in micro-batches of LOAD_BATCH:
@@ -22,17 +22,18 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from detection import (
+    SIMULATION,
     TRANSACTION_PARTITIONS,
     batch_sizes_and_seconds,
     job_config,
     median_seconds,
+    simulated_payloads,
 )
 
-import fraud_simulator
 from fraud_detection.harness import create_topics, produce
 from fraud_detection.metrics import JobMetrics
 from fraud_detection.runner import start_job
@@ -46,22 +47,12 @@ PROBE_TRANSACTIONS = 100_000
 LOAD_BATCH = 200_000
 PROBE_BATCH = 10_000
 STEP_TIMEOUT_S = 900
+START = datetime(2026, 4, 6, tzinfo=UTC)
 
 
-def simulated_transactions(customers: int, days: int) -> list[tuple[str, bytes]]:
-    """(key, payload) of every transaction of `days` simulated days, in time order."""
-    settings = {"customers": customers, "terminals": customers // 5, "fraudRate": 0.01}
-    messages = []
-    start = datetime(2026, 4, 6, tzinfo=UTC)
-    for batch in fraud_simulator.simulate({**settings, "seed": 42}, start, timedelta(days=days)):
-        for kind, key, payload in zip(batch.kind, batch.keys, batch.payloads, strict=True):
-            if kind == 0:
-                messages.append((key, payload.encode()))
-    return messages
-
-
-def run_job(spark, config, max_offsets: int) -> list[tuple[int, float]]:
-    """Run the job over what its topic holds; (records, seconds) of its micro-batches."""
+def run_job(spark, config, max_offsets: int) -> tuple[list[tuple[int, float]], dict]:
+    """Run the job over what its topic holds: (records, seconds) of its micro-batches, and the
+    last micro-batch's progress."""
     queries, listener = start_job(spark, config, JobMetrics(), {"availableNow": True}, max_offsets)
     for query in queries:
         query.awaitTermination(STEP_TIMEOUT_S)
@@ -80,7 +71,8 @@ def state_bytes(progress: dict) -> dict[str, int]:
 def measure(spark, bootstrap: str, workdir: Path, customers: int) -> dict:
     days = HISTORY_DAYS + max(1, PROBE_TRANSACTIONS // customers)  # about 2 per customer a day
     began = time.monotonic()
-    messages = simulated_transactions(customers, days)
+    simulation = {**SIMULATION, "customers": customers, "terminals": customers // 5}
+    messages = simulated_payloads(days, START, simulation)
     history, probe = messages[:-PROBE_TRANSACTIONS], messages[-PROBE_TRANSACTIONS:]
     topic = f"scale-{uuid.uuid4().hex[:6]}"
     create_topics(bootstrap, [topic], TRANSACTION_PARTITIONS)
