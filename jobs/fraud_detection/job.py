@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import mmh3
 import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -71,23 +72,31 @@ def terminal_of(value: Column) -> Column:
 SPREAD = 64
 SPREADABLE = 4096
 CANDIDATES = 1000  # per bucket: the chance that none fits is (63/64) ** 1000, about 1e-7
+SPARK_HASH_SEED = 42  # the seed of Spark's `hash()` and of its hash partitioning
 
 
-def spread_keys(spark: SparkSession, buckets: int) -> list[int] | None:
-    """The grouping key of each bucket (see SPREAD), found with Spark's own hash; None beyond
-    SPREADABLE buckets (the bucket numbers themselves)."""
+def spark_hash(key: int) -> int:
+    """Spark's `hash()` of a bigint, which places a state key on a shuffle partition: Murmur3
+    (x86, 32 bits) of its 8 little-endian bytes."""
+    return mmh3.hash(key.to_bytes(8, "little", signed=True), SPARK_HASH_SEED)
+
+
+def spread_keys(buckets: int) -> list[int] | None:
+    """The grouping key of each bucket (see SPREAD); None beyond SPREADABLE buckets (the bucket
+    numbers themselves)."""
     if buckets > SPREADABLE:
         return None
-    fitting = (
-        spark.range(buckets * CANDIDATES)
-        .withColumn("bucket", F.col("id") % buckets)
-        .where(F.pmod(F.hash("id"), F.lit(SPREAD)) == F.col("bucket") % SPREAD)
-        .groupBy("bucket")
-        .agg(F.min("id").alias("key"))
-        .collect()
-    )
-    keys = {row.bucket: row.key for row in fitting}
-    return [keys.get(bucket, bucket) for bucket in range(buckets)]
+    return [
+        next(
+            (
+                key
+                for key in range(bucket, buckets * CANDIDATES, buckets)
+                if spark_hash(key) % SPREAD == bucket % SPREAD
+            ),
+            bucket,
+        )
+        for bucket in range(buckets)
+    ]
 
 
 def bucket_key(column: str, buckets: int, keys: list[int] | None) -> Column:
@@ -173,7 +182,7 @@ class DetectionJob:
         labels = self.config.topics.get("labels")
         topics = ",".join([self.config.topics["transactions"], *([labels] if labels else [])])
         buckets = settings.state_buckets
-        keys = spread_keys(self.spark, buckets)
+        keys = spread_keys(buckets)
         ahead = settings.max_event_time_ahead
         intake_settings = intake.IntakeSettings(
             self.key, labels, int(duration_seconds(ahead) * 1000) if ahead else None

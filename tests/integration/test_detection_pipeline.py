@@ -411,10 +411,13 @@ def test_the_terminal_key_is_the_parsed_terminal_id_whatever_its_spelling(spark)
 def test_state_buckets_are_dealt_out_evenly_over_the_shuffle_partitions(spark):
     from pyspark.sql import functions as F
 
-    from fraud_detection.job import SPREADABLE, bucket_key, spread_keys
+    from fraud_detection.job import SPREADABLE, bucket_key, spark_hash, spread_keys
 
-    keys = spread_keys(spark, 64)
+    keys = spread_keys(64)
     assert [key % 64 for key in keys] == list(range(64))  # one key per bucket, all distinct
+    ids = [*range(-300, 300), *keys, 2**40 + 7, 2**63 - 1, -(2**63)]
+    hashed = spark.createDataFrame([(n,) for n in ids], "id bigint").select("id", F.hash("id"))
+    assert dict(hashed.collect()) == {n: spark_hash(n) for n in ids}  # Spark's own hash
 
     def partition_sizes(frame, column: str, partitions: int) -> list[int]:
         placed = frame.repartition(partitions, column).groupBy(F.spark_partition_id()).count()
@@ -427,4 +430,4 @@ def test_state_buckets_are_dealt_out_evenly_over_the_shuffle_partitions(spark):
     accounts = spark.createDataFrame([(f"c-{n}",) for n in range(500)], "account string")
     found = accounts.select(bucket_key("account", 64, keys).alias("key")).collect()
     assert {row.key for row in found} <= set(keys)
-    assert spread_keys(spark, SPREADABLE + 1) is None
+    assert spread_keys(SPREADABLE + 1) is None
