@@ -21,7 +21,8 @@ Writes bench/results/detection.json and prints a summary. Steps, each bounded in
    LATENCY_SECONDS; event-to-alert latency = Kafka timestamp of the alert minus Kafka timestamp
    of the triggering transaction, p50 and p99; the micro-batches' sizes and durations are kept,
    and a least-squares line through every measured micro-batch splits a micro-batch's duration
-   into a fixed cost and a cost per transaction;
+   into a fixed cost and a cost per transaction; then the same at a quarter of the warm
+   throughput (the latency a lighter load gets);
 7. the query's floor: the same query shape (job.two_stages) with stages that do nothing but
    pass the records on (the second keeps an empty state per bucket, where the job stores
    about 5.7 MB, packed, on this traffic), over the same topic in micro-batches of
@@ -379,6 +380,7 @@ def summary(results: dict) -> str:
     """The benchmark's figures in a few lines."""
     on, off = results["throughput"], results["throughput_rules_and_model_off"]
     latency, cost = results["latency_micro_batch"], results["micro_batch_cost"]
+    quarter = results["latency_micro_batch_quarter_load"]
     real_time = results["latency_real_time_stateless"]
     floor = results["query_floor"]
     without, with_state = floor["median_seconds_without_and_with_state"]
@@ -395,6 +397,8 @@ def summary(results: dict) -> str:
         f"latency at {latency['rate_per_second']:,}/s for {latency['feed_seconds']} s: "
         f"p50 {latency.get('p50_seconds')} s, p99 {latency.get('p99_seconds')} s "
         f"({latency['alerts']} alerts)",
+        f"at a quarter of the throughput, {quarter['rate_per_second']:,}/s: "
+        f"p50 {quarter.get('p50_seconds')} s, p99 {quarter.get('p99_seconds')} s",
         f"a micro-batch: {cost_line(cost)}",
         f"a trickle of {TRICKLE_RATE}/s: median micro-batch "
         f"{results['trickle']['median_micro_batch_seconds']} s",
@@ -458,7 +462,11 @@ def main() -> int:
                 for batch in throughput["batches"][1:] + latency["batches"][1:]
             ]
             results["micro_batch_cost"] = batch_cost(measured)
-            progress(f"p99 {latency.get('p99_seconds')} s; a trickle, the floor, real time")
+            progress(f"p99 {latency.get('p99_seconds')} s; latency at {half / 2:,.0f}/s")
+            quarter = measure_latency(spark, bootstrap, workdir, half / 2, messages)
+            quarter.pop("batches")
+            results["latency_micro_batch_quarter_load"] = quarter
+            progress(f"p99 {quarter.get('p99_seconds')} s; a trickle, the floor, real time")
             trickle = measure_latency(spark, bootstrap, workdir, TRICKLE_RATE, messages)
             steady = [(batch["rows"], batch["seconds"]) for batch in trickle["batches"][1:]]
             results["trickle"] = {
