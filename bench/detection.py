@@ -133,19 +133,24 @@ def job_config(
     return parse_config(document)
 
 
+def run_to_end(spark, config, max_offsets: int, timeout_s: float = STEP_TIMEOUT_S):
+    """Run the job over what its topic holds (an availableNow trigger, micro-batches of at most
+    `max_offsets` records); its query, ended."""
+    queries, listener = start_job(spark, config, JobMetrics(), {"availableNow": True}, max_offsets)
+    for query in queries:
+        query.awaitTermination(timeout_s)
+    spark.streams.removeListener(listener)
+    return queries[0]
+
+
 def measure_throughput(
     spark, bootstrap: str, workdir: Path, topic: str, count: int, detection=None
 ) -> dict:
     config = job_config(bootstrap, workdir, topic, detection=detection)
     began = time.monotonic()
-    queries, listener = start_job(
-        spark, config, JobMetrics(), {"availableNow": True}, THROUGHPUT_BATCH
-    )
-    for query in queries:
-        query.awaitTermination(STEP_TIMEOUT_S)
+    query = run_to_end(spark, config, THROUGHPUT_BATCH)
     elapsed = time.monotonic() - began
-    spark.streams.removeListener(listener)
-    batches = batch_sizes_and_seconds(queries[0])
+    batches = batch_sizes_and_seconds(query)
     return {
         "transactions": count,
         "wall_seconds": round(elapsed, 1),

@@ -31,12 +31,11 @@ from detection import (
     batch_sizes_and_seconds,
     job_config,
     median_seconds,
+    run_to_end,
     simulated_payloads,
 )
 
 from fraud_detection.harness import create_topics, produce
-from fraud_detection.metrics import JobMetrics
-from fraud_detection.runner import start_job
 from fraud_testbed.kafka import run_kafka
 from fraud_testbed.spark import local_session
 
@@ -48,16 +47,6 @@ LOAD_BATCH = 200_000
 PROBE_BATCH = 10_000
 STEP_TIMEOUT_S = 900
 START = datetime(2026, 4, 6, tzinfo=UTC)
-
-
-def run_job(spark, config, max_offsets: int) -> tuple[list[tuple[int, float]], dict]:
-    """Run the job over what its topic holds: (records, seconds) of its micro-batches, and the
-    last micro-batch's progress."""
-    queries, listener = start_job(spark, config, JobMetrics(), {"availableNow": True}, max_offsets)
-    for query in queries:
-        query.awaitTermination(STEP_TIMEOUT_S)
-    spark.streams.removeListener(listener)
-    return batch_sizes_and_seconds(queries[0]), queries[0].lastProgress
 
 
 def state_bytes(progress: dict) -> dict[str, int]:
@@ -79,9 +68,10 @@ def measure(spark, bootstrap: str, workdir: Path, customers: int) -> dict:
     produce(bootstrap, topic, history)
     config = job_config(bootstrap, workdir, topic)
     print(f"{customers:,} customers: {len(history):,} transactions of history", flush=True)
-    loaded, _ = run_job(spark, config, LOAD_BATCH)
+    loaded = batch_sizes_and_seconds(run_to_end(spark, config, LOAD_BATCH, STEP_TIMEOUT_S))
     produce(bootstrap, topic, probe)
-    probed, progress = run_job(spark, config, PROBE_BATCH)
+    query = run_to_end(spark, config, PROBE_BATCH, STEP_TIMEOUT_S)
+    probed, progress = batch_sizes_and_seconds(query), query.lastProgress
     # full micro-batches after the first, which also pays for the restart
     full = [(rows, seconds) for rows, seconds in probed[1:] if rows >= 0.9 * PROBE_BATCH]
     return {
