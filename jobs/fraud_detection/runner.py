@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlparse
 
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
@@ -13,8 +14,30 @@ from fraud_detection.metrics import JobMetrics, MetricsListener
 from fraud_detection.sinks import Sinks
 
 log = logging.getLogger(__name__)
-STATE_STORE_PROVIDER = "spark.sql.streaming.stateStore.providerClass"
 ROCKSDB = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
+FILE_SYSTEM_CHECKPOINTS = (
+    "org.apache.spark.sql.execution.streaming.checkpointing.FileSystemBasedCheckpointFileManager"
+)
+
+
+def session_settings(checkpoint_location: str) -> dict[str, str]:
+    """The Spark SQL settings the job's query runs with.
+
+    The state stores write a changelog per micro-batch (snapshots in the background), not their
+    files at every commit. On a local checkpoint (a volume), Spark's default checkpoint file
+    manager goes through Hadoop's FileContext, which without Hadoop's native library starts
+    `chmod` and `readlink` processes for each file it writes; the file-system one does not. Both
+    shorten every micro-batch (docs/detection.md, Checkpoint files).
+    """
+    settings = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",  # for toPandas
+        "spark.sql.streaming.stateStore.providerClass": ROCKSDB,  # transformWithState needs it
+        "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
+    }
+    if urlparse(checkpoint_location).scheme in ("", "file"):
+        settings["spark.sql.streaming.checkpointFileManagerClass"] = FILE_SYSTEM_CHECKPOINTS
+    return settings
 
 
 def start_job(
@@ -25,9 +48,8 @@ def start_job(
     max_offsets_per_trigger: int = MAX_OFFSETS_PER_TRIGGER,
 ):
     """Start the queries on `spark` with the listener feeding `metrics`; returns the queries."""
-    spark.conf.set("spark.sql.session.timeZone", "UTC")
-    spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")  # for toPandas
-    spark.conf.set(STATE_STORE_PROVIDER, ROCKSDB)  # transformWithState needs it
+    for key, value in session_settings(config.checkpoint_location).items():
+        spark.conf.set(key, value)
     listener = MetricsListener(metrics)
     spark.streams.addListener(listener)
     sinks = Sinks(config, metrics)

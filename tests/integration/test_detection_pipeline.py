@@ -371,6 +371,8 @@ def test_a_job_killed_mid_stream_and_restarted_raises_the_same_alerts(
     assert len(list(commits.glob("[0-9]*"))) >= 3, "no progress within 240 s"
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(30)
+    state = tmp_path / "checkpoint" / "detection" / "state"
+    assert list(state.rglob("*.changelog")), "the state stores write no changelog"
     partial = read_json(kafka.bootstrap_servers, config.topics["alerts"])
     assert 0 < len({alert["alert_id"] for alert in partial}) < len(reference)
 

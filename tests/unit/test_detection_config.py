@@ -10,6 +10,7 @@ import yaml
 from fraud_detection.alerts import alert_id
 from fraud_detection.config import ConfigError, duration_seconds, load_config, model_path
 from fraud_detection.metrics import kafka_lag
+from fraud_detection.runner import FILE_SYSTEM_CHECKPOINTS, session_settings
 
 JOB_YAML = """
 pipeline: {name: payments, namespace: fraud}
@@ -131,3 +132,27 @@ def test_consumer_lag_is_latest_minus_batch_end_summed_over_partitions():
     }
     assert kafka_lag(source) == {"tx": 10}
     assert kafka_lag({"latestOffset": None, "endOffset": None}) == {}
+
+
+@pytest.mark.parametrize(
+    "location, local",
+    [
+        ("/checkpoints/fraud/payments", True),
+        ("file:///tmp/checkpoints", True),
+        ("s3a://bank-checkpoints/fraud", False),
+        ("hdfs://namenode/checkpoints", False),
+    ],
+)
+def test_local_checkpoints_skip_hadoop_file_context_and_state_stores_write_changelogs(
+    location, local
+):
+    settings = session_settings(location)
+    assert settings["spark.sql.streaming.stateStore.providerClass"].endswith(
+        "RocksDBStateStoreProvider"
+    )
+    assert settings["spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled"] == (
+        "true"
+    )
+    manager = settings.get("spark.sql.streaming.checkpointFileManagerClass")
+    assert (manager == FILE_SYSTEM_CHECKPOINTS) is local
+    assert local or manager is None
