@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import fraud_simulator
+from fraud_detection import runner
 from fraud_detection.config import parse_config
 from fraud_detection.evaluation import card_history, labelled_scenarios, scenario_scores
 from fraud_detection.events import parse_event_time
@@ -35,7 +36,7 @@ from fraud_detection.harness import (
 )
 from fraud_detection.job import MAX_OFFSETS_PER_TRIGGER
 from fraud_detection.metrics import JobMetrics
-from fraud_detection.runner import start_job
+from fraud_detection.runner import session_settings, start_job
 from fraud_detection.terminals import TERMINAL_FEATURES, TerminalState
 from fraud_testbed.process import free_port
 from fraud_testbed.spark import local_conf
@@ -386,6 +387,50 @@ def test_a_job_killed_mid_stream_and_restarted_raises_the_same_alerts(
     client.indices.refresh(index=config.index("alerts"))
     stored = client.search(index=config.index("alerts"), size=10_000, _source=False)
     assert {hit["_id"] for hit in stored["hits"]["hits"]} == {a["alert_id"] for a in reference}
+
+
+def test_a_checkpoint_written_with_spark_defaults_resumes_with_the_same_alerts(
+    spark, kafka, elasticsearch, environment, simulated_topic, tmp_path, monkeypatch
+):
+    """A pipeline checkpointed with Spark's defaults (no changelogs, Hadoop's FileContext), as the
+    job ran before it set them (runner.session_settings), resumes under the job's settings and
+    raises the same alerts as a pipeline that always had them."""
+    transactions = simulated_topic[1]
+    half = len(transactions) // 2
+    topic = f"upgrade-{uuid.uuid4().hex[:6]}"
+    create_topics(kafka.bootstrap_servers, [topic, f"{topic}-labels"])
+    topics = (topic, None, None, f"{topic}-labels")
+    configs = {
+        name: parse_config(
+            pipeline_config(kafka, elasticsearch, topics, tmp_path / name, free_port())
+        )
+        for name in ("always", "upgraded")
+    }
+    changelogs = "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled"
+    state = tmp_path / "upgraded" / "detection" / "state"
+
+    produce(
+        kafka.bootstrap_servers, topic, [(e.key, e.payload.encode()) for e in transactions[:half]]
+    )
+    run_to_end(spark, kafka, configs["always"], JobMetrics())
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            runner,
+            "session_settings",
+            lambda location: {**session_settings(location), changelogs: "false"},
+        )
+        spark.conf.unset("spark.sql.streaming.checkpointFileManagerClass")
+        run_to_end(spark, kafka, configs["upgraded"], JobMetrics())
+    assert state.is_dir() and not list(state.rglob("*.changelog"))
+
+    produce(
+        kafka.bootstrap_servers, topic, [(e.key, e.payload.encode()) for e in transactions[half:]]
+    )
+    always = run_to_end(spark, kafka, configs["always"], JobMetrics())
+    upgraded = run_to_end(spark, kafka, configs["upgraded"], JobMetrics())
+    assert list(state.rglob("*.changelog"))
+    assert len(always) > 20
+    assert {a["alert_id"] for a in upgraded} == {a["alert_id"] for a in always}
 
 
 def test_the_terminal_key_is_the_parsed_terminal_id_whatever_its_spelling(spark):
