@@ -407,6 +407,12 @@ def test_a_checkpoint_written_with_spark_defaults_resumes_with_the_same_alerts(
         for name in ("always", "upgraded")
     }
     changelogs = "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled"
+    manager = "spark.sql.streaming.checkpointFileManagerClass"
+
+    def spark_defaults(location: str) -> dict[str, str]:
+        settings = {k: v for k, v in session_settings(location).items() if k != manager}
+        return {**settings, changelogs: "false"}
+
     state = tmp_path / "upgraded" / "detection" / "state"
 
     produce(
@@ -414,12 +420,8 @@ def test_a_checkpoint_written_with_spark_defaults_resumes_with_the_same_alerts(
     )
     run_to_end(spark, kafka, configs["always"], JobMetrics())
     with monkeypatch.context() as patch:
-        patch.setattr(
-            runner,
-            "session_settings",
-            lambda location: {**session_settings(location), changelogs: "false"},
-        )
-        spark.conf.unset("spark.sql.streaming.checkpointFileManagerClass")
+        patch.setattr(runner, "session_settings", spark_defaults)
+        spark.conf.unset(manager)
         run_to_end(spark, kafka, configs["upgraded"], JobMetrics())
     assert state.is_dir() and not list(state.rglob("*.changelog"))
 
