@@ -9,7 +9,7 @@ the job's defaults (64 state buckets, every rule and the model on), each step bo
    the state a month of history leaves, as in production;
 3. run it again from its checkpoint over the probe transactions in micro-batches of
    PROBE_BATCH, which touch every bucket: the median micro-batch and the size of the state
-   stores (RocksDB's files, packed state).
+   stores' RocksDB files (with changelogs, these follow RocksDB's own flushes).
 The growth of the median micro-batch with the accounts is what holding them costs (see
 docs/detection.md, State buckets).
 """
