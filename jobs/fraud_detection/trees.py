@@ -1,10 +1,11 @@
 """The model's trees compiled with numba: the same probabilities as scikit-learn, bit for bit.
 
 `HistGradientBoostingClassifier.predict_proba` walks its trees one at a time from Python, about
-7 us per tree whatever the rows: 1 ms per call for the 134 trees of the repository's model on a
-bucket's 150 transactions, one call per bucket and micro-batch. `CompiledForest` walks every
-tree for every row in one compiled loop (about 0.17 ms on the same call), adding the leaves in
-scikit-learn's order so the sums, and the alerts, are identical. `compile_forest` only compiles a
+7 us per tree whatever the rows on top of the walk itself: 2.0 ms per call for the 134 trees of
+the repository's model on a bucket's 240 transactions of the benchmark, one call per bucket and
+micro-batch. `CompiledForest` walks every tree for every row in one compiled loop (1.0 ms on the
+same calls), adding the leaves in scikit-learn's order so the sums, and the alerts, are
+identical. `compile_forest` only compiles a
 model it can reproduce exactly (a binary classifier on numeric features), and checks it on probe
 rows at every threshold, just above it, missing and infinite; any other model is scored by
 scikit-learn.
@@ -27,10 +28,12 @@ PROBE_ROWS = 512
 @numba.njit(nogil=True, cache=False)
 def _raw_scores(rows, roots, feature, threshold, left, right, is_leaf, value, missing_left, base):
     """The sum of each row's leaves over the trees starting at `roots`, from `base`, tree by
-    tree (scikit-learn's order of additions); child indices are relative to their tree's root."""
+    tree (scikit-learn's order of additions); child indices are relative to their tree's root.
+    One tree for every row, then the next: a tree's nodes stay in the cache while its rows walk
+    it (about 30 % faster than every tree for one row, then the next)."""
     out = np.full(rows.shape[0], base)
-    for row in range(rows.shape[0]):
-        for root in roots:
+    for root in roots:
+        for row in range(rows.shape[0]):
             node = root
             while not is_leaf[node]:
                 x = rows[row, feature[node]]
