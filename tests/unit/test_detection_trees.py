@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -36,6 +38,22 @@ def test_the_repository_model_compiles_and_scores_as_scikit_learn_bit_for_bit():
     assert np.array_equal(forest.probabilities(rows), expected)
     assert np.array_equal(fraud_scores(classifier, rows.tolist()), expected)
     assert 0.0 < expected.min() < expected.max() < 1.0  # the rows reach different leaves
+
+
+def test_the_repository_model_scores_simulated_transactions_as_scikit_learn():
+    """Real feature rows (the training's code on a simulated week) walk the trees deep."""
+    spec = importlib.util.spec_from_file_location(
+        "train_model", REPO_MODEL.parents[1] / "jobs" / "train_model.py"
+    )
+    train_model = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_model)
+    settings = {"customers": 300, "terminals": 100, "fraudRate": 0.05, "seed": 3}
+    rows, _ = train_model.simulate_features(settings, days=7)
+    features = np.array([row[3] for row in rows])
+    classifier = load_model(str(REPO_MODEL))[0]
+    expected = classifier.predict_proba(features)[:, 1]
+    assert len(features) > 1000 and (expected >= 0.8).any()  # some would alert
+    assert np.array_equal(fraud_scores(classifier, features), expected)
 
 
 def test_missing_values_follow_the_side_each_split_learned():
