@@ -9,6 +9,7 @@ training settings and the measured quality).
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import pickle
@@ -45,19 +46,12 @@ EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday (Monday = 0)
 
 def card_features(card: CardState, txn: Txn) -> list[float]:
     """The CARD_FEATURES of `txn` given its card's state (windows include `txn` itself)."""
-    count_1, count_7, count_30 = 1, 1, 1
-    sum_1, sum_7, sum_30 = 0.0, 0.0, 0.0
-    since_1, since_7, since_30 = txn.time - DAY_S, txn.time - 7 * DAY_S, txn.time - 30 * DAY_S
-    for time, amount in card.amounts:  # one pass for the 1, 7 and 30-day windows
-        if time > since_30:
-            count_30 += 1
-            sum_30 += amount
-            if time > since_7:
-                count_7 += 1
-                sum_7 += amount
-                if time > since_1:
-                    count_1 += 1
-                    sum_1 += amount
+    times, values = card.amount_times, card.amount_values
+    from_30 = bisect.bisect_right(times, txn.time - 30 * DAY_S)
+    from_7 = bisect.bisect_right(times, txn.time - 7 * DAY_S, from_30)
+    from_1 = bisect.bisect_right(times, txn.time - DAY_S, from_7)
+    count_1, count_7, count_30 = (1 + len(times) - start for start in (from_1, from_7, from_30))
+    sum_1, sum_7, sum_30 = (sum(values[start:], 0.0) for start in (from_1, from_7, from_30))
     mean_30 = (sum_30 + txn.amount) / count_30
     previous = card.recent[-1] if card.recent else None
     if previous is None:

@@ -224,7 +224,10 @@ class CardState:
     recent: list[Txn] = field(default_factory=list)
     # [transaction id (None once the transaction is no longer recent), amount], oldest first
     usual: list[list] = field(default_factory=list)
-    amounts: list[list] = field(default_factory=list)  # [time, amount] of the last 30 days
+    # the times (ascending) and amounts of the last 30 days' transactions, as two lists: a
+    # window of the model's card features is then a slice found by bisection
+    amount_times: list[float] = field(default_factory=list)
+    amount_values: list[float] = field(default_factory=list)
     devices: list[str] = field(default_factory=list)  # the last KNOWN_DEVICES devices used
     latest: float = 0.0
 
@@ -280,10 +283,11 @@ class CardState:
         if flagged:
             self.usual = [entry for entry in self.usual if entry[0] not in flagged]
         del self.usual[:-USUAL_AMOUNTS]
-        self.amounts.append([txn.time, txn.amount])
-        if self.amounts[0][0] < txn.time - FEATURE_DAYS_S:
-            cutoff = txn.time - FEATURE_DAYS_S
-            self.amounts = [entry for entry in self.amounts if entry[0] >= cutoff]
+        index = bisect.bisect_right(self.amount_times, txn.time)
+        self.amount_times.insert(index, txn.time)
+        self.amount_values.insert(index, txn.amount)
+        expired = bisect.bisect_left(self.amount_times, txn.time - FEATURE_DAYS_S)
+        del self.amount_times[:expired], self.amount_values[:expired]
         if txn.device_id and txn.device_id not in self.devices:
             self.devices = [*self.devices, txn.device_id][-KNOWN_DEVICES:]
         self.latest = max(self.latest, txn.time)
@@ -315,17 +319,25 @@ class CardState:
             "usual": [
                 entry if entry[0] in recent_ids else [None, entry[1]] for entry in self.usual
             ],
-            "amounts": self.amounts,
+            "amount_times": self.amount_times,
+            "amount_values": self.amount_values,
             "devices": self.devices,
             "latest": self.latest,
         }
 
     @classmethod
     def from_json(cls, data: dict) -> CardState:
+        """A card from `to_json`'s JSON, or from the [time, amount] list `amounts` that jobs
+        before stored (their checkpoints resume)."""
+        if "amounts" in data:
+            pairs = sorted(data["amounts"], key=lambda pair: pair[0])
+            data["amount_times"] = [time for time, _ in pairs]
+            data["amount_values"] = [amount for _, amount in pairs]
         return cls(
             recent=[Txn(*values) for values in data["recent"]],
             usual=data["usual"],
-            amounts=data["amounts"],
+            amount_times=data["amount_times"],
+            amount_values=data["amount_values"],
             devices=data["devices"],
             latest=data["latest"],
         )

@@ -35,6 +35,11 @@ class TerminalState:
 
     days: dict[int, list[int]] = field(default_factory=dict)
     recent: list[str] = field(default_factory=list)
+    # (day, the counts of the 6 and 29 days before it): a terminal has many transactions a day,
+    # and its earlier days only change when a label or a late transaction comes. Not stored.
+    _earlier: tuple[int, tuple[list[int], list[int]]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @property
     def latest_day(self) -> int:
@@ -51,6 +56,8 @@ class TerminalState:
             newest = max(day, self.latest_day)
             self.days = {when: c for when, c in self.days.items() if when > newest - KEPT_DAYS}
             self.days[day] = [0, 0, 0]
+            self._earlier = None
+        self._changed(day)
         self.days[day][0] += 1
         return self.features(day)
 
@@ -59,18 +66,34 @@ class TerminalState:
         ignored when older than the windows."""
         day = event_ms // DAY_MS
         if day > self.latest_day - KEPT_DAYS:
+            self._changed(day)
             counts = self.days.setdefault(day, [0, 0, 0])
             counts[1] += 1
             counts[2] += int(is_fraud)
 
     def features(self, day: int) -> list[float]:
-        """TERMINAL_FEATURES on `day`, from the counts so far (the windows written out: this
-        runs for every transaction)."""
-        tx_1 = labelled_1 = frauds_1 = tx_7 = labelled_7 = frauds_7 = 0
-        tx_30 = labelled_30 = frauds_30 = 0
+        """TERMINAL_FEATURES on `day`, from the counts so far."""
+        if self._earlier is None or self._earlier[0] != day:
+            self._earlier = (day, self._counts_before(day))
+        tx_1, labelled_1, frauds_1 = self.days.get(day, (0, 0, 0))
+        week, month = self._earlier[1]
+        tx_7, labelled_7, frauds_7 = tx_1 + week[0], labelled_1 + week[1], frauds_1 + week[2]
+        tx_30, labelled_30, frauds_30 = tx_1 + month[0], labelled_1 + month[1], frauds_1 + month[2]
+        return [
+            float(tx_1),
+            float(tx_7),
+            float(tx_30),
+            frauds_1 / labelled_1 if labelled_1 else 0.0,
+            frauds_7 / labelled_7 if labelled_7 else 0.0,
+            frauds_30 / labelled_30 if labelled_30 else 0.0,
+        ]
+
+    def _counts_before(self, day: int) -> tuple[list[int], list[int]]:
+        """[transactions, labelled, frauds] of the 6 days before `day`, and of the 29."""
+        tx_7 = labelled_7 = frauds_7 = tx_30 = labelled_30 = frauds_30 = 0
         for when, (transactions, labelled, frauds) in self.days.items():
             age = day - when
-            if 0 <= age < KEPT_DAYS:
+            if 0 < age < KEPT_DAYS:
                 tx_30, labelled_30, frauds_30 = (
                     tx_30 + transactions,
                     labelled_30 + labelled,
@@ -82,16 +105,12 @@ class TerminalState:
                         labelled_7 + labelled,
                         frauds_7 + frauds,
                     )
-                    if age < 1:
-                        tx_1, labelled_1, frauds_1 = transactions, labelled, frauds
-        return [
-            float(tx_1),
-            float(tx_7),
-            float(tx_30),
-            frauds_1 / labelled_1 if labelled_1 else 0.0,
-            frauds_7 / labelled_7 if labelled_7 else 0.0,
-            frauds_30 / labelled_30 if labelled_30 else 0.0,
-        ]
+        return [tx_7, labelled_7, frauds_7], [tx_30, labelled_30, frauds_30]
+
+    def _changed(self, day: int) -> None:
+        """Forget the counts before the cached day when `day` is one of them."""
+        if self._earlier is not None and day != self._earlier[0]:
+            self._earlier = None
 
     def to_list(self) -> list:
         return [[[day, *counts] for day, counts in self.days.items()], self.recent]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import random
 from datetime import UTC, datetime
 
 import orjson
@@ -187,3 +188,36 @@ def test_the_garbage_collector_is_paused_for_a_bucket_and_restored_even_when_it_
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def windows_of(state: TerminalState, day: int) -> list[float]:
+    """TERMINAL_FEATURES on `day` counted from the state's days (the definition)."""
+    sums = {width: [0, 0, 0] for width in (1, 7, 30)}
+    for when, counts in state.days.items():
+        for width, total in sums.items():
+            if 0 <= day - when < width:
+                total[:] = [a + b for a, b in zip(total, counts, strict=True)]
+    return [
+        *(float(sums[width][0]) for width in (1, 7, 30)),
+        *(sums[width][2] / sums[width][1] if sums[width][1] else 0.0 for width in (1, 7, 30)),
+    ]
+
+
+def test_terminal_features_stay_exact_through_late_transactions_labels_and_redeliveries():
+    rng = random.Random(7)
+    state, ids = TerminalState(), []
+    for step in range(3000):
+        day = step // 40 + rng.choice([0, 0, 0, 0, -1, -3, -8, -40])  # some late, some expired
+        event_ms = START_MS + day * DAY_MS + rng.randrange(DAY_MS)
+        if ids and rng.random() < 0.3:
+            state.add_label(rng.choice(ids)[1], rng.random() < 0.2)  # often a day cached earlier
+            continue
+        if ids and rng.random() < 0.05:
+            transaction_id, event_ms = rng.choice(ids)  # a redelivery
+        else:
+            transaction_id = f"tx-{step}"
+            ids.append((transaction_id, event_ms))
+        found = state.add_transaction(event_ms, transaction_id)
+        assert found == windows_of(state, event_ms // DAY_MS), step
+    restored = TerminalState.from_list(orjson.loads(orjson.dumps(state.to_list())))
+    assert restored.features(state.latest_day) == state.features(state.latest_day)

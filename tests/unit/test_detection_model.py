@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from array import array
 
 import pytest
@@ -38,6 +39,35 @@ def test_card_features_count_and_average_over_1_7_30_days_including_the_transact
     assert features["during_weekend"] == 0.0 and features["during_night"] == 0.0
     known = dict(zip(CARD_FEATURES, card_features(card, txn(10, 0, 60.0, "D1")), strict=True))
     assert known["new_device"] == 0.0
+
+
+def card_windows(history: list[Txn], now: float) -> list[float]:
+    """Counts and mean amounts over 1, 7 and 30 days, a transaction at `now` of 1.00 included,
+    from the card's past transactions (the definition)."""
+    found = []
+    for days in (1, 7, 30):
+        amounts = [past.amount for past in history if past.time > now - days * 86400]
+        found.append((len(amounts) + 1, (sum(amounts) + 1.0) / (len(amounts) + 1)))
+    return [count for count, _ in found] + [mean for _, mean in found]
+
+
+def test_card_windows_hold_through_late_transactions_and_a_state_stored_by_older_jobs():
+    rng = random.Random(11)
+    card, history, now = CardState(), [], MONDAY_NOON
+    for number in range(400):
+        now += rng.uniform(0, 12 * 3600)
+        time = now - rng.choice([0, 0, 0, 0, 300, 86400, 40 * 86400])  # some late, some expired
+        found = card_features(card, txn(number, (time - MONDAY_NOON) / 3600, 1.0))
+        assert found[3:9] == pytest.approx(card_windows(history, time), rel=1e-12), number
+        purchase = txn(number, (time - MONDAY_NOON) / 3600, round(rng.uniform(1, 500), 2))
+        card.observe(purchase, DEFAULT_RULES)
+        history = [past for past in [*history, purchase] if past.time >= time - 30 * 86400]
+    stored = card.to_json()
+    times, values = stored.pop("amount_times"), stored.pop("amount_values")
+    stored["amounts"] = [[time, value] for time, value in zip(times, values, strict=True)][::-1]
+    older = CardState.from_json(stored)  # as jobs before stored it (here newest first)
+    probe = txn(999, (now + 60 - MONDAY_NOON) / 3600, 10.0)
+    assert card_features(older, probe) == card_features(card, probe)
 
 
 class FixedScores:
