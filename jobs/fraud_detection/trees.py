@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 from scipy.special import expit
+from sklearn.ensemble import HistGradientBoostingClassifier
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def compile_forest(classifier) -> CompiledForest | None:
     its probe rows); None for any other (it is then scored by its own `predict_proba`)."""
     categorical = getattr(classifier, "is_categorical_", None)
     supported = (
-        type(classifier).__name__ == "HistGradientBoostingClassifier"
+        isinstance(classifier, HistGradientBoostingClassifier)
         and getattr(classifier, "n_trees_per_iteration_", 0) == 1
         and (categorical is None or not np.any(categorical))
     )

@@ -71,7 +71,8 @@ def test_a_model_the_compiled_trees_cannot_reproduce_is_scored_by_scikit_learn()
         max_iter=20, categorical_features=[4], random_state=0
     ).fit(data, labels)
     multiclass = HistGradientBoostingClassifier(max_iter=5).fit(data, labels + (data[:, 3] > 1))
-    for classifier in (categorical, multiclass):
+    namesake = type("HistGradientBoostingClassifier", (), {"n_trees_per_iteration_": 1})()
+    for classifier in (categorical, multiclass, namesake):  # the namesake has no trees at all
         assert trees.compile_forest(classifier) is None
     assert np.array_equal(fraud_scores(categorical, data), categorical.predict_proba(data)[:, 1])
 
