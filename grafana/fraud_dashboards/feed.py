@@ -98,6 +98,21 @@ def _wait(probe, what: str, timeout: float) -> None:
         time.sleep(1)
 
 
+def _stop_when_idle(queries, stop: threading.Event, simulator: threading.Thread) -> None:
+    """Stop the simulator, then each query once it has processed what was produced (at most
+    WAIT_S): a query stopped mid-batch interrupts its sinks' collection to the driver."""
+    stop.set()
+    simulator.join(30)
+    deadline = time.monotonic() + WAIT_S
+    for query in queries:
+        while query.isActive and time.monotonic() < deadline:
+            status = query.status
+            if not status["isDataAvailable"] and not status["isTriggerActive"]:
+                break
+            time.sleep(0.5)
+        query.stop()
+
+
 def has_documents(client, index: str, query: dict | None = None) -> bool:
     """Whether `index` exists, is searchable and holds a document (matching `query`)."""
     try:
@@ -248,8 +263,7 @@ def feed(kafka, spark, elasticsearch, prometheus, kube, workdir: Path) -> Iterat
         prometheus.add_target("fraud-detection", f"127.0.0.1:{metrics_port}", labels)
         queries, listener = start_job(spark, config, metrics, None, MAX_OFFSETS_PER_TRIGGER)
         stack.callback(spark.streams.removeListener, listener)
-        for query in queries:
-            stack.callback(query.stop)
+        stack.callback(_stop_when_idle, queries, stop, simulator)
         client = elasticsearch.client()
         fed = Feed(
             namespace,
