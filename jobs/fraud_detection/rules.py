@@ -331,13 +331,15 @@ class CardState:
         before stored (their checkpoints resume)."""
         if "amounts" in data:
             pairs = sorted(data["amounts"], key=lambda pair: pair[0])
-            data["amount_times"] = [time for time, _ in pairs]
-            data["amount_values"] = [amount for _, amount in pairs]
+            amount_times = [time for time, _ in pairs]
+            amount_values = [amount for _, amount in pairs]
+        else:
+            amount_times, amount_values = data["amount_times"], data["amount_values"]
         return cls(
             recent=[Txn(*values) for values in data["recent"]],
             usual=data["usual"],
-            amount_times=data["amount_times"],
-            amount_values=data["amount_values"],
+            amount_times=amount_times,
+            amount_values=amount_values,
             devices=data["devices"],
             latest=data["latest"],
         )
