@@ -30,7 +30,11 @@ Writes bench/results/detection.json and prints a summary. Steps, each bounded in
    about 5.7 MB, packed, on this traffic), over the same topic in micro-batches of
    THROUGHPUT_BATCH and of FLOOR_SMALL_BATCH records: what Spark itself costs, fitted the same
    way; then the small micro-batches again with FLOOR_STATE_BYTES of state per bucket: what
-   the state's size costs in Spark (the median micro-batch, with and without);
+   the state's size costs in Spark (the median micro-batch, with and without); and the floor
+   (no state) under the job's 1-second trigger fed as in step 6, at half its own throughput
+   and at the job's half load, with the latency from each record's Kafka timestamp to the end
+   of the micro-batch that read it (step 6 reports that measure for the job too): at half its
+   own throughput, the lowest p99 any job of this query's shape can have against the target;
 8. a trickle: the same as 6 at TRICKLE_RATE transactions a second, where every micro-batch
    reads each partition to its end (job.FETCH_MAX_WAIT_MS): the median micro-batch;
 9. Spark's real-time trigger on a stateless rule (JSON amount >= largeAmountMin, pure SQL from
@@ -40,13 +44,17 @@ Writes bench/results/detection.json and prints a summary. Steps, each bounded in
 from __future__ import annotations
 
 import base64
+import bisect
 import json
+import math
 import os
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -226,6 +234,15 @@ def measure_query_floor(
 ) -> list:
     """(records, seconds) of the micro-batches of job.two_stages with stages that do nothing,
     over `topic` in micro-batches of `batch` records."""
+    query = floor_query(spark, bootstrap, workdir, topic, batch, state_bytes)
+    query = query.trigger(availableNow=True).start()
+    query.awaitTermination(STEP_TIMEOUT_S)
+    return batch_sizes_and_seconds(query)
+
+
+def floor_query(spark, bootstrap: str, workdir: Path, topic: str, batch: int, state_bytes: int):
+    """A writer (not started) of job.two_stages with stages that do nothing over `topic`, in
+    micro-batches of at most `batch` records, `state_bytes` of state per bucket."""
     config = job_config(bootstrap, workdir, topic)
     buckets = config.detection.state_buckets
     floor = two_stages(
@@ -235,14 +252,9 @@ def measure_query_floor(
         PassRecordsOn(),
         count_bucket(state_bytes),
     )
-    query = (
-        floor.writeStream.option("checkpointLocation", str(config.checkpoint_location))
-        .foreachBatch(lambda frame, _: frame.toPandas())
-        .trigger(availableNow=True)
-        .start()
-    )
-    query.awaitTermination(STEP_TIMEOUT_S)
-    return batch_sizes_and_seconds(query)
+    return floor.writeStream.option(
+        "checkpointLocation", str(config.checkpoint_location)
+    ).foreachBatch(lambda frame, _: frame.toPandas())
 
 
 def paced_producer(bootstrap: str, topic: str, messages, rate: float, stop: threading.Event):
@@ -258,22 +270,35 @@ def paced_producer(bootstrap: str, topic: str, messages, rate: float, stop: thre
     producer.flush(30)
 
 
-def kafka_timestamps(bootstrap: str, topic: str, field: str, limit_s: float = 60) -> dict:
-    """value[field] -> Kafka timestamp in ms, for every message of `topic`."""
+def messages_of(bootstrap: str, topic: str, limit_s: float = 60) -> Iterator:
+    """Every message of `topic` (until none came for 5 s, at most `limit_s`)."""
     consumer = earliest_consumer(bootstrap)
     consumer.subscribe([topic])
-    stamps, idle, deadline = {}, time.monotonic(), time.monotonic() + limit_s
+    idle, deadline = time.monotonic(), time.monotonic() + limit_s
     while time.monotonic() - idle < 5 and time.monotonic() < deadline:
         batch = consumer.consume(num_messages=10_000, timeout=0.5)
         if batch:
             idle = time.monotonic()
-        for message in batch:
-            if message.error() is None:
-                value = json.loads(message.value())
-                key = value[field][-1] if isinstance(value[field], list) else value[field]
-                stamps[key] = message.timestamp()[1]
+        yield from (message for message in batch if message.error() is None)
     consumer.close()
+
+
+def kafka_timestamps(bootstrap: str, topic: str, field: str) -> dict:
+    """value[field] -> Kafka timestamp in ms, for every message of `topic`."""
+    stamps = {}
+    for message in messages_of(bootstrap, topic):
+        value = json.loads(message.value())
+        key = value[field][-1] if isinstance(value[field], list) else value[field]
+        stamps[key] = message.timestamp()[1]
     return stamps
+
+
+def percentiles(seconds: list[float]) -> dict:
+    return {
+        "p50_seconds": round(float(np.percentile(seconds, 50)), 3),
+        "p99_seconds": round(float(np.percentile(seconds, 99)), 3),
+        "max_seconds": round(float(max(seconds)), 3),
+    }
 
 
 def latencies(bootstrap: str, transactions_topic: str, alerts_topic: str) -> dict:
@@ -282,20 +307,31 @@ def latencies(bootstrap: str, transactions_topic: str, alerts_topic: str) -> dic
     seconds = [(ms - sent[tx]) / 1000 for tx, ms in alerted.items() if tx in sent]
     if not seconds:
         return {"alerts": 0}
-    return {
-        "alerts": len(seconds),
-        "p50_seconds": round(float(np.percentile(seconds, 50)), 3),
-        "p99_seconds": round(float(np.percentile(seconds, 99)), 3),
-        "max_seconds": round(float(max(seconds)), 3),
-    }
+    return {"alerts": len(seconds), **percentiles(seconds)}
 
 
-def measure_latency(spark, bootstrap: str, workdir: Path, rate: float, messages) -> dict:
-    topic = f"latency-{uuid.uuid4().hex[:6]}"
-    create_topics(bootstrap, [topic], TRANSACTION_PARTITIONS)
-    config = job_config(bootstrap, workdir, topic)
-    queries, listener = start_job(spark, config, JobMetrics())
-    time.sleep(15)  # let the queries start and run their first empty batches
+def batch_end_latencies(bootstrap: str, topic: str, query) -> dict:
+    """p50 and p99 over every record of `topic` that `query` read, of the seconds from its Kafka
+    timestamp to the end of the micro-batch that read it (which is when its alerts are out)."""
+    ends: dict[int, list[tuple[int, float]]] = defaultdict(list)  # partition -> (offset, ms)
+    for batch in query.recentProgress:
+        if batch["numInputRows"]:
+            began = datetime.fromisoformat(batch["timestamp"]).timestamp() * 1000
+            end_ms = began + batch["durationMs"]["triggerExecution"]
+            for partition, offset in json.loads(batch["sources"][0]["endOffset"])[topic].items():
+                ends[int(partition)].append((offset, end_ms))
+    seconds = []
+    for message in messages_of(bootstrap, topic):
+        batches = ends[message.partition()]
+        index = bisect.bisect_right(batches, message.offset(), key=lambda end: end[0])
+        if index < len(batches):
+            seconds.append((batches[index][1] - message.timestamp()[1]) / 1000)
+    return {"records": len(seconds), **percentiles(seconds)} if seconds else {"records": 0}
+
+
+def fed_at(bootstrap: str, topic: str, messages, rate: float) -> float:
+    """Send `messages` to `topic` at `rate` a second for at most LATENCY_SECONDS; the seconds
+    it took."""
     stop = threading.Event()
     feeder = threading.Thread(
         target=paced_producer, args=(bootstrap, topic, messages, rate, stop), daemon=True
@@ -305,7 +341,16 @@ def measure_latency(spark, bootstrap: str, workdir: Path, rate: float, messages)
     feeder.join(LATENCY_SECONDS)
     stop.set()
     feeder.join(30)
-    fed = time.monotonic() - began
+    return time.monotonic() - began
+
+
+def measure_latency(spark, bootstrap: str, workdir: Path, rate: float, messages) -> dict:
+    topic = f"latency-{uuid.uuid4().hex[:6]}"
+    create_topics(bootstrap, [topic], TRANSACTION_PARTITIONS)
+    config = job_config(bootstrap, workdir, topic)
+    queries, listener = start_job(spark, config, JobMetrics())
+    time.sleep(15)  # let the queries start and run their first empty batches
+    fed = fed_at(bootstrap, topic, messages, rate)
     time.sleep(10)  # let the last batches finish
     for query in queries:
         query.stop()
@@ -315,7 +360,32 @@ def measure_latency(spark, bootstrap: str, workdir: Path, rate: float, messages)
         "rate_per_second": round(rate),
         "feed_seconds": round(fed, 1),
         **latencies(bootstrap, topic, config.topics["alerts"]),
+        "to_micro_batch_end": batch_end_latencies(bootstrap, topic, queries[0]),
         "batches": [{"rows": rows, "seconds": seconds} for rows, seconds in batches],
+    }
+
+
+def measure_floor_latency(spark, bootstrap: str, workdir: Path, rate: float, messages) -> dict:
+    """The latency measure of measure_latency (to the end of each record's micro-batch) on the
+    query's floor (stages that do nothing, no state) with the job's 1-second trigger: the
+    lowest latency any job of this query's shape can have at `rate` on this machine."""
+    topic = f"floor-{uuid.uuid4().hex[:6]}"
+    create_topics(bootstrap, [topic], TRANSACTION_PARTITIONS)
+    query = (
+        floor_query(spark, bootstrap, workdir, topic, THROUGHPUT_BATCH, 0)
+        .trigger(processingTime="1 second")
+        .start()
+    )
+    time.sleep(15)
+    repeats = math.ceil(rate * LATENCY_SECONDS / len(messages))  # records are not parsed
+    fed = fed_at(bootstrap, topic, messages * repeats, rate)
+    time.sleep(10)
+    query.stop()
+    return {
+        "rate_per_second": round(rate),
+        "feed_seconds": round(fed, 1),
+        **batch_end_latencies(bootstrap, topic, query),
+        "median_micro_batch_seconds": median_seconds(batch_sizes_and_seconds(query)[1:]),
     }
 
 
@@ -388,6 +458,7 @@ def summary(results: dict) -> str:
     on, off = results["throughput"], results["throughput_rules_and_model_off"]
     latency, cost = results["latency_micro_batch"], results["micro_batch_cost"]
     quarter = results["latency_micro_batch_quarter_load"]
+    to_end = latency["to_micro_batch_end"]
     real_time = results["latency_real_time_stateless"]
     floor = results["query_floor"]
     without, with_state = floor["median_seconds_without_and_with_state"]
@@ -414,6 +485,14 @@ def summary(results: dict) -> str:
         f"{FLOOR_SMALL_BATCH:,}: {without} s, {with_state} s with "
         f"{floor['state_bytes_per_bucket']:,} bytes of state per bucket "
         f"({floor['nanoseconds_per_state_byte']} ns per byte of state)",
+        *(
+            f"the floor at {fed['rate_per_second']:,}/s ({name.replace('_', ' ')}), to the end "
+            f"of each record's micro-batch: p50 {fed.get('p50_seconds')} s, p99 "
+            f"{fed.get('p99_seconds')} s, median micro-batch {fed['median_micro_batch_seconds']} s"
+            for name, fed in results["query_floor_latency"].items()
+        ),
+        f"the job at {latency['rate_per_second']:,}/s, to the end of each transaction's "
+        f"micro-batch: p50 {to_end.get('p50_seconds')} s, p99 {to_end.get('p99_seconds')} s",
         f"real-time trigger, stateless rule: p99 {real_time.get('p99_seconds', real_time)}",
     ]
     return "\n".join(lines)
@@ -495,6 +574,16 @@ def main() -> int:
                 "median_seconds_without_and_with_state": [without, with_state],
                 "nanoseconds_per_state_byte": round(
                     (with_state - without) / (FLOOR_STATE_BYTES * STATE_BUCKETS) * 1e9, 1
+                ),
+            }
+            floor_half = results["query_floor"]["transactions_per_second"] / 2
+            progress(f"the floor's latency at {floor_half:,.0f}/s and at {half:,.0f}/s")
+            results["query_floor_latency"] = {
+                "at_half_its_throughput": measure_floor_latency(
+                    spark, bootstrap, workdir, floor_half, messages
+                ),
+                "at_the_jobs_half_load": measure_floor_latency(
+                    spark, bootstrap, workdir, half, messages
                 ),
             }
             results["latency_real_time_stateless"] = measure_real_time(
