@@ -61,13 +61,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from confluent_kafka import Consumer, Producer
+from pyspark.sql import functions as F
+from pyspark.sql.streaming.state import GroupStateTimeout
 from pyspark.sql.streaming.stateful_processor import StatefulProcessor
 
 import fraud_simulator
 from fraud_detection.config import DEFAULT_RULES, STATE_BUCKETS, parse_config
-from fraud_detection.detector import OUTPUT_COLUMNS
+from fraud_detection.detector import OUTPUT_COLUMNS, OUTPUT_SCHEMA, STATE_SCHEMA
 from fraud_detection.harness import create_topics, job_document, produce
-from fraud_detection.job import kafka_records, spread_keys, two_stages
+from fraud_detection.job import bucket_key, kafka_records, spread_keys, terminal_of, two_stages
 from fraud_detection.metrics import JobMetrics
 from fraud_detection.runner import start_job
 from fraud_operator.schema import spec_with_defaults
@@ -230,28 +232,48 @@ def count_bucket(state_bytes: int):
 
 
 def measure_query_floor(
-    spark, bootstrap: str, workdir: Path, topic: str, batch: int, state_bytes: int = 0
+    spark,
+    bootstrap: str,
+    workdir: Path,
+    topic: str,
+    batch: int,
+    state_bytes: int = 0,
+    stages: int = 2,
 ) -> list:
-    """(records, seconds) of the micro-batches of job.two_stages with stages that do nothing,
-    over `topic` in micro-batches of `batch` records."""
-    query = floor_query(spark, bootstrap, workdir, topic, batch, state_bytes)
+    """(records, seconds) of the micro-batches of floor_query over `topic` in micro-batches of
+    `batch` records."""
+    query = floor_query(spark, bootstrap, workdir, topic, batch, state_bytes, stages)
     query = query.trigger(availableNow=True).start()
     query.awaitTermination(STEP_TIMEOUT_S)
     return batch_sizes_and_seconds(query)
 
 
-def floor_query(spark, bootstrap: str, workdir: Path, topic: str, batch: int, state_bytes: int):
-    """A writer (not started) of job.two_stages with stages that do nothing over `topic`, in
-    micro-batches of at most `batch` records, `state_bytes` of state per bucket."""
+def floor_query(
+    spark, bootstrap: str, workdir: Path, topic: str, batch: int, state_bytes: int, stages: int = 2
+):
+    """A writer (not started) of the job's query shape (job.two_stages) with stages that do
+    nothing over `topic`, in micro-batches of at most `batch` records, `state_bytes` of state
+    per bucket; with `stages` 1, the second stage alone, fed the records by terminal bucket."""
     config = job_config(bootstrap, workdir, topic)
     buckets = config.detection.state_buckets
-    floor = two_stages(
-        kafka_records(spark, bootstrap, topic, batch),
-        spread_keys(buckets),
-        buckets,
-        PassRecordsOn(),
-        count_bucket(state_bytes),
-    )
+    records = kafka_records(spark, bootstrap, topic, batch)
+    if stages == 2:
+        floor = two_stages(
+            records, spread_keys(buckets), buckets, PassRecordsOn(), count_bucket(state_bytes)
+        )
+    else:
+        floor = (
+            records.select(terminal_of(F.col("value").cast("string")).alias("terminal"), "value")
+            .withColumn("bucket", bucket_key("terminal", buckets, spread_keys(buckets)))
+            .groupBy("bucket")
+            .applyInPandasWithState(
+                count_bucket(state_bytes),
+                OUTPUT_SCHEMA,
+                STATE_SCHEMA,
+                "append",
+                GroupStateTimeout.NoTimeout,
+            )
+        )
     return floor.writeStream.option(
         "checkpointLocation", str(config.checkpoint_location)
     ).foreachBatch(lambda frame, _: frame.toPandas())
@@ -365,14 +387,16 @@ def measure_latency(spark, bootstrap: str, workdir: Path, rate: float, messages)
     }
 
 
-def measure_floor_latency(spark, bootstrap: str, workdir: Path, rate: float, messages) -> dict:
+def measure_floor_latency(
+    spark, bootstrap: str, workdir: Path, rate: float, messages, stages: int = 2
+) -> dict:
     """The latency measure of measure_latency (to the end of each record's micro-batch) on the
-    query's floor (stages that do nothing, no state) with the job's 1-second trigger: the
-    lowest latency any job of this query's shape can have at `rate` on this machine."""
+    query's floor (floor_query, no state) with the job's 1-second trigger: the lowest latency
+    any job of this query's shape can have at `rate` on this machine."""
     topic = f"floor-{uuid.uuid4().hex[:6]}"
     create_topics(bootstrap, [topic], TRANSACTION_PARTITIONS)
     query = (
-        floor_query(spark, bootstrap, workdir, topic, THROUGHPUT_BATCH, 0)
+        floor_query(spark, bootstrap, workdir, topic, THROUGHPUT_BATCH, 0, stages)
         .trigger(processingTime="1 second")
         .start()
     )
