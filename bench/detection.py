@@ -54,7 +54,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -473,6 +473,13 @@ def cost_line(cost: dict | None) -> str:
     )
 
 
+def write_results(path: Path, results: dict, summary: Callable[[dict], str]) -> None:
+    """Write a benchmark's `results` as JSON to `path` and print their summary."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(summary(results))
+
+
 def progress(step: str) -> None:
     print(f"{datetime.now(UTC):%H:%M:%S} {step}", flush=True)
 
@@ -615,9 +622,7 @@ def main() -> int:
             )
             spark.stop()
     results["machine"] = {"cpus": os.cpu_count(), "note": "2 cores shared with other work"}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(summary(results))
+    write_results(RESULTS, results, summary)
     return 0
 
 

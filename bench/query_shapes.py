@@ -17,7 +17,6 @@ have against the latency target (p99 <= 2 s at half load), whatever its records 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from detection import (
     measure_query_floor,
     progress,
     simulated_payloads,
+    write_results,
 )
 from pyspark import cloudpickle
 
@@ -92,9 +92,7 @@ def main() -> int:
                         {"transactions_per_second": rate, "at_half_of_it": fed}
                     )
             spark.stop()
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(summary(results))
+    write_results(RESULTS, results, summary)
     return 0
 
 

@@ -16,7 +16,6 @@ docs/detection.md, State buckets).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from detection import (
     median_seconds,
     run_to_end,
     simulated_payloads,
+    write_results,
 )
 
 from fraud_detection.harness import create_topics, produce
@@ -114,9 +114,7 @@ def main() -> int:
                 print(summary({"sizes": [size]}), flush=True)
             spark.stop()
     results["machine"] = {"cpus": os.cpu_count(), "note": "2 cores shared with other work"}
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(summary(results))
+    write_results(RESULTS, results, summary)
     return 0
 
 
