@@ -54,14 +54,13 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from confluent_kafka import Consumer, Producer
-from pyspark.sql import functions as F
 from pyspark.sql.streaming.state import GroupStateTimeout
 from pyspark.sql.streaming.stateful_processor import StatefulProcessor
 
@@ -69,7 +68,7 @@ import fraud_simulator
 from fraud_detection.config import DEFAULT_RULES, STATE_BUCKETS, parse_config
 from fraud_detection.detector import OUTPUT_COLUMNS, OUTPUT_SCHEMA, STATE_SCHEMA
 from fraud_detection.harness import create_topics, job_document, produce
-from fraud_detection.job import bucket_key, kafka_records, spread_keys, terminal_of, two_stages
+from fraud_detection.job import by_terminal_bucket, kafka_records, spread_keys, two_stages
 from fraud_detection.metrics import JobMetrics
 from fraud_detection.runner import start_job
 from fraud_operator.schema import spec_with_defaults
@@ -262,17 +261,12 @@ def floor_query(
             records, spread_keys(buckets), buckets, PassRecordsOn(), count_bucket(state_bytes)
         )
     else:
-        floor = (
-            records.select(terminal_of(F.col("value").cast("string")).alias("terminal"), "value")
-            .withColumn("bucket", bucket_key("terminal", buckets, spread_keys(buckets)))
-            .groupBy("bucket")
-            .applyInPandasWithState(
-                count_bucket(state_bytes),
-                OUTPUT_SCHEMA,
-                STATE_SCHEMA,
-                "append",
-                GroupStateTimeout.NoTimeout,
-            )
+        floor = by_terminal_bucket(records, spread_keys(buckets), buckets).applyInPandasWithState(
+            count_bucket(state_bytes),
+            OUTPUT_SCHEMA,
+            STATE_SCHEMA,
+            "append",
+            GroupStateTimeout.NoTimeout,
         )
     return floor.writeStream.option(
         "checkpointLocation", str(config.checkpoint_location)
@@ -305,10 +299,10 @@ def messages_of(bootstrap: str, topic: str, limit_s: float = 60) -> Iterator:
     consumer.close()
 
 
-def kafka_timestamps(bootstrap: str, topic: str, field: str) -> dict:
-    """value[field] -> Kafka timestamp in ms, for every message of `topic`."""
+def kafka_timestamps(messages: Iterable, field: str) -> dict:
+    """value[field] -> Kafka timestamp in ms, for every one of Kafka `messages`."""
     stamps = {}
-    for message in messages_of(bootstrap, topic):
+    for message in messages:
         value = json.loads(message.value())
         key = value[field][-1] if isinstance(value[field], list) else value[field]
         stamps[key] = message.timestamp()[1]
@@ -323,18 +317,21 @@ def percentiles(seconds: list[float]) -> dict:
     }
 
 
-def latencies(bootstrap: str, transactions_topic: str, alerts_topic: str) -> dict:
-    sent = kafka_timestamps(bootstrap, transactions_topic, "transaction_id")
-    alerted = kafka_timestamps(bootstrap, alerts_topic, "transaction_ids")
+def latencies(transactions: Iterable, bootstrap: str, alerts_topic: str) -> dict:
+    """Event-to-alert latency: from each alerted transaction's Kafka timestamp (`transactions`,
+    Kafka messages) to its alert's."""
+    sent = kafka_timestamps(transactions, "transaction_id")
+    alerted = kafka_timestamps(messages_of(bootstrap, alerts_topic), "transaction_ids")
     seconds = [(ms - sent[tx]) / 1000 for tx, ms in alerted.items() if tx in sent]
     if not seconds:
         return {"alerts": 0}
     return {"alerts": len(seconds), **percentiles(seconds)}
 
 
-def batch_end_latencies(bootstrap: str, topic: str, query) -> dict:
-    """p50 and p99 over every record of `topic` that `query` read, of the seconds from its Kafka
-    timestamp to the end of the micro-batch that read it (which is when its alerts are out)."""
+def batch_end_latencies(records: Iterable, topic: str, query) -> dict:
+    """p50 and p99 over the `records` (Kafka messages) of `topic` that `query` read, of the
+    seconds from each one's Kafka timestamp to the end of the micro-batch that read it (which
+    is when its alerts are out)."""
     ends: dict[int, list[tuple[int, float]]] = defaultdict(list)  # partition -> (offset, ms)
     for batch in query.recentProgress:
         if batch["numInputRows"]:
@@ -343,7 +340,7 @@ def batch_end_latencies(bootstrap: str, topic: str, query) -> dict:
             for partition, offset in json.loads(batch["sources"][0]["endOffset"])[topic].items():
                 ends[int(partition)].append((offset, end_ms))
     seconds = []
-    for message in messages_of(bootstrap, topic):
+    for message in records:
         batches = ends[message.partition()]
         index = bisect.bisect_right(batches, message.offset(), key=lambda end: end[0])
         if index < len(batches):
@@ -351,19 +348,30 @@ def batch_end_latencies(bootstrap: str, topic: str, query) -> dict:
     return {"records": len(seconds), **percentiles(seconds)} if seconds else {"records": 0}
 
 
-def fed_at(bootstrap: str, topic: str, messages, rate: float) -> float:
-    """Send `messages` to `topic` at `rate` a second for at most LATENCY_SECONDS; the seconds
-    it took."""
+def feed_running(
+    bootstrap: str,
+    topic: str,
+    messages,
+    rate: float,
+    seconds: float = LATENCY_SECONDS,
+    settle_s: float = 10,
+) -> float:
+    """With the queries reading `topic` started: let them run their first empty batches, send
+    `messages` at `rate` a second for at most `seconds`, then let the last batches finish for
+    `settle_s`; the seconds the sending took."""
+    time.sleep(15)
     stop = threading.Event()
     feeder = threading.Thread(
         target=paced_producer, args=(bootstrap, topic, messages, rate, stop), daemon=True
     )
     began = time.monotonic()
     feeder.start()
-    feeder.join(LATENCY_SECONDS)
+    feeder.join(seconds)
     stop.set()
     feeder.join(30)
-    return time.monotonic() - began
+    fed = time.monotonic() - began
+    time.sleep(settle_s)
+    return fed
 
 
 def measure_latency(spark, bootstrap: str, workdir: Path, rate: float, messages) -> dict:
@@ -371,18 +379,17 @@ def measure_latency(spark, bootstrap: str, workdir: Path, rate: float, messages)
     create_topics(bootstrap, [topic], TRANSACTION_PARTITIONS)
     config = job_config(bootstrap, workdir, topic)
     queries, listener = start_job(spark, config, JobMetrics())
-    time.sleep(15)  # let the queries start and run their first empty batches
-    fed = fed_at(bootstrap, topic, messages, rate)
-    time.sleep(10)  # let the last batches finish
+    fed = feed_running(bootstrap, topic, messages, rate)
     for query in queries:
         query.stop()
     spark.streams.removeListener(listener)
     batches = batch_sizes_and_seconds(queries[0])
+    sent = list(messages_of(bootstrap, topic))
     return {
         "rate_per_second": round(rate),
         "feed_seconds": round(fed, 1),
-        **latencies(bootstrap, topic, config.topics["alerts"]),
-        "to_micro_batch_end": batch_end_latencies(bootstrap, topic, queries[0]),
+        **latencies(sent, bootstrap, config.topics["alerts"]),
+        "to_micro_batch_end": batch_end_latencies(sent, topic, queries[0]),
         "batches": [{"rows": rows, "seconds": seconds} for rows, seconds in batches],
     }
 
@@ -400,15 +407,13 @@ def measure_floor_latency(
         .trigger(processingTime="1 second")
         .start()
     )
-    time.sleep(15)
     repeats = math.ceil(rate * LATENCY_SECONDS / len(messages))  # records are not parsed
-    fed = fed_at(bootstrap, topic, messages * repeats, rate)
-    time.sleep(10)
+    fed = feed_running(bootstrap, topic, messages * repeats, rate)
     query.stop()
     return {
         "rate_per_second": round(rate),
         "feed_seconds": round(fed, 1),
-        **batch_end_latencies(bootstrap, topic, query),
+        **batch_end_latencies(messages_of(bootstrap, topic), topic, query),
         "median_micro_batch_seconds": median_seconds(batch_sizes_and_seconds(query)[1:]),
     }
 
@@ -444,20 +449,13 @@ def measure_real_time(spark, bootstrap: str, workdir: Path, rate: float, message
         )
     except Exception as error:  # report why real-time mode is not available
         return {"error": str(error).splitlines()[0][:300]}
-    time.sleep(15)
-    stop = threading.Event()
-    feeder = threading.Thread(
-        target=paced_producer, args=(bootstrap, source, messages, rate, stop), daemon=True
-    )
-    feeder.start()
-    feeder.join(30)
-    stop.set()
-    time.sleep(5)
+    feed_running(bootstrap, source, messages, rate, seconds=30, settle_s=5)
     failure = query.exception()
     query.stop()
     if failure is not None:
         return {"error": str(failure).splitlines()[0][:300]}
-    return {"rate_per_second": round(rate), **latencies(bootstrap, source, sink)}
+    sent = messages_of(bootstrap, source)
+    return {"rate_per_second": round(rate), **latencies(sent, bootstrap, sink)}
 
 
 def median_seconds(batches: list[tuple[int, float]]) -> float:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import mmh3
 import pandas as pd
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, GroupedData, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.streaming.state import GroupStateTimeout
@@ -126,6 +126,22 @@ def kafka_records(
     )
 
 
+def by_terminal_bucket(records: DataFrame, keys: list[int] | None, buckets: int) -> GroupedData:
+    """Kafka `records` as (terminal, value, meta "topic,partition,offset,Kafka ms"), grouped by
+    bucket of terminals (`terminal_bucket`)."""
+    return (
+        records.select(
+            terminal_of(F.col("value").cast("string")).alias("terminal"),
+            "value",
+            F.concat_ws(",", "topic", "partition", "offset", F.unix_millis("timestamp")).alias(
+                "meta"
+            ),
+        )
+        .withColumn("terminal_bucket", bucket_key("terminal", buckets, keys))
+        .groupBy("terminal_bucket")
+    )
+
+
 def two_stages(
     records: DataFrame,
     keys: list[int] | None,
@@ -137,15 +153,7 @@ def two_stages(
     (transformWithStateInPandas, rows of intake.INTAKE_SCHEMA), whose rows are grouped by bucket
     of accounts into `detect` (applyInPandasWithState, rows of detector.OUTPUT_SCHEMA)."""
     return (
-        records.select(
-            terminal_of(F.col("value").cast("string")).alias("terminal"),
-            "value",
-            F.concat_ws(",", "topic", "partition", "offset", F.unix_millis("timestamp")).alias(
-                "meta"
-            ),
-        )
-        .withColumn("terminal_bucket", bucket_key("terminal", buckets, keys))
-        .groupBy("terminal_bucket")
+        by_terminal_bucket(records, keys, buckets)
         .transformWithStateInPandas(processor, intake.INTAKE_SCHEMA, "append", "None")
         .withColumn("account_bucket", bucket_key("account", buckets, keys))
         .groupBy("account_bucket")
