@@ -8,11 +8,11 @@ session settings), each step bounded in time:
    in micro-batches of detection.THROUGHPUT_BATCH, then a fresh topic fed at half that under
    the job's 1-second trigger (detection.measure_floor_latency): p50 and p99 from each record's
    Kafka timestamp to the end of the micro-batch that read it. The JVM warms up over the first
-   rounds (docs/detection.md, The JVM's warm-up): the last rounds are the settled figures.
+   rounds (docs/performance.md, The JVM's warm-up): the last rounds are the settled figures.
 Two stages is the job's shape (the terminal stage, then the account stage); one is the account
 stage alone. At half its own throughput a shape's p99 is the lowest any job of that shape can
 have against the latency target (p99 <= 2 s at half load), whatever its records cost
-(docs/detection.md, The floor's own latency).
+(docs/performance.md, The floor's own latency).
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ MAX_OFFSETS_PER_TRIGGER = 200_000
 # consumer's next fetch waits at the end of the log until data comes or this time passes; the
 # next task on that partition waits for it. With 500 ms, a micro-batch of a trickle of traffic
 # (6 transactions a second) took 1.76 s, one reading up to the end of a quiet topic 3.1 s; with
-# 50 ms, 0.79 s and 1.6 s (docs/detection.md).
+# 50 ms, 0.79 s and 1.6 s (docs/performance.md, Kafka's wait at the end of a partition).
 FETCH_MAX_WAIT_MS = 50
 
 
