@@ -14,7 +14,7 @@ Writes bench/results/detection.json and prints a summary. Steps, each bounded in
    its driver and executor in one) compiles the code it runs once per micro-batch (planning,
    state store commits, checkpoint files) only after hundreds of micro-batches: a fresh
    session's latency is not the one the job settles to (measured: p99 at half load fell feed
-   after feed for about seven one-minute feeds, then stayed within the machine's noise;
+   after feed for about seven short feeds, then stayed within the machine's noise;
    docs/performance.md, The JVM's warm-up);
 5. throughput again, warm (the figure the targets are judged on), then the same with every rule
    and the model off (the cost of the query without the detection logic);

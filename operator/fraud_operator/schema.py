@@ -281,7 +281,9 @@ def spec_schema() -> dict:
                 "What the streaming job detects and how often.",
                 {
                     "triggerInterval": string(
-                        "Micro-batch trigger interval, for example '5 seconds'.",
+                        "Micro-batch trigger interval, for example '5 seconds'. Each alert waits "
+                        "up to this long for its micro-batch; '1 second' gives the lowest latency "
+                        "(docs/performance.md).",
                         "5 seconds",
                         pattern=DURATION_PATTERN,
                     ),
