@@ -48,10 +48,10 @@ bench: deps ## benchmarks: JSON in bench/results, a summary on stdout
 	$(PY) bench/simulator.py
 	$(PY) bench/detection.py
 	$(PY) bench/query_shapes.py
-	$(PY) bench/figures.py
 	$(PY) bench/spark_state.py
 	$(PY) bench/state_scale.py
 	$(PY) bench/operator_scale.py
+	$(PY) bench/figures.py
 
 dashboards: venv ## regenerate grafana/dashboards/*.json from grafana/fraud_dashboards
 	$(PY) -m fraud_dashboards

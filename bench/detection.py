@@ -52,6 +52,7 @@ import sys
 import tempfile
 import threading
 import time
+import timeit
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -189,7 +190,7 @@ def batch_sizes_and_seconds(query) -> list[tuple[int, float]]:
 
 def batch_cost(batches: list[tuple[int, float]]) -> dict | None:
     """A micro-batch's duration as fixed seconds + microseconds per transaction (least squares
-    over `batches`); None without two batch sizes to fit."""
+    over `batches`, kept as `fitted`); None without two batch sizes to fit."""
     if len({rows for rows, _ in batches}) < 2:
         return None
     per_record, fixed = np.polyfit([r for r, _ in batches], [s for _, s in batches], 1)
@@ -197,6 +198,7 @@ def batch_cost(batches: list[tuple[int, float]]) -> dict | None:
         "fixed_seconds": round(float(fixed), 3),
         "microseconds_per_transaction": round(float(per_record) * 1e6, 1),
         "batches": len(batches),
+        "fitted": [{"rows": rows, "seconds": seconds} for rows, seconds in batches],
     }
 
 
@@ -478,6 +480,24 @@ def write_results(path: Path, results: dict, summary: Callable[[dict], str]) -> 
     print(summary(results))
 
 
+def bench_session(workdir: Path, app_name: str):
+    """The local[2] session of a benchmark: every micro-batch's progress kept, Spark's log quiet."""
+    spark = local_session(workdir / "spark", app_name)
+    spark.conf.set("spark.sql.streaming.numRecentProgressUpdates", "1000")  # every batch
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def machine() -> dict:
+    """The machine a benchmark ran on: its cores, and its speed at the start of the run (the best
+    of 5 timings of sum(range(10000)), in microseconds: about 330 on the slower machine of 24
+    November, 2 to 3 times the faster one's), so that runs on different machines compare."""
+    timer = timeit.Timer("sum(range(10000))")
+    loops, _ = timer.autorange()
+    best = min(timer.repeat(5, loops)) / loops
+    return {"cpus": os.cpu_count(), "sum_range_10000_us": round(best * 1e6, 1)}
+
+
 def progress(step: str) -> None:
     print(f"{datetime.now(UTC):%H:%M:%S} {step}", flush=True)
 
@@ -528,9 +548,11 @@ def summary(results: dict) -> str:
 
 
 def main() -> int:
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("TOKENIZATION_KEY", "benchmark-tokenization-key")
-    results: dict = {"started_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    results: dict = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+    }
     with tempfile.TemporaryDirectory(prefix="bench-detection-") as folder:
         workdir = Path(folder)
         with run_kafka(workdir / "kafka") as broker:
@@ -541,9 +563,7 @@ def main() -> int:
             produce(bootstrap, topic, messages)
             ceiling = raw_consume_rate(bootstrap, topic, len(messages))
             results["raw_consume_per_second"] = round(ceiling)
-            spark = local_session(workdir / "spark", "fraud-detection-bench")
-            spark.conf.set("spark.sql.streaming.numRecentProgressUpdates", "1000")  # every batch
-            spark.sparkContext.setLogLevel("ERROR")
+            spark = bench_session(workdir, "fraud-detection-bench")
             progress(f"raw consume {ceiling:,.0f}/s; throughput on a cold JVM")
             cold = measure_throughput(spark, bootstrap, workdir, topic, len(messages))
             results["throughput_cold"] = cold
@@ -619,7 +639,6 @@ def main() -> int:
                 spark, bootstrap, workdir, half, messages
             )
             spark.stop()
-    results["machine"] = {"cpus": os.cpu_count(), "note": "2 cores shared with other work"}
     write_results(RESULTS, results, summary)
     return 0
 

@@ -3,7 +3,8 @@
 Reads bench/results/detection.json and bench/results/query_shapes.json (written by
 bench/detection.py and bench/query_shapes.py) and draws, against the targets of issue #5:
 throughput, latency, what a micro-batch costs, the JVM's warm-up, and Spark's own floor for
-one and two stateful stages. Run after the benchmarks (`make bench` does); takes a second.
+one and two stateful stages. A step a run could not measure is drawn as "n/a". Run after the
+benchmarks (`make bench` does); takes a second.
 """
 
 from __future__ import annotations
@@ -31,28 +32,28 @@ def _target(ax: Axes, value: float, label: str) -> None:
     ax.axhline(value, color=TARGET, linestyle="--", linewidth=1, label=label)
 
 
-def _bar_labels(ax: Axes, bars, fmt: str) -> None:
-    ax.bar_label(bars, labels=[fmt.format(bar.get_height()) for bar in bars], fontsize=8)
+def _bars(ax: Axes, positions, values: list, fmt: str, **style) -> None:
+    """Bars labelled with their values; a missing value (None) is an empty bar labelled n/a."""
+    bars = ax.bar(positions, [value or 0 for value in values], **style)
+    labels = ["n/a" if value is None else fmt.format(value) for value in values]
+    ax.bar_label(bars, labels=labels, fontsize=8)
 
 
 def throughput_panel(ax: Axes, results: dict) -> None:
     """Records a second: the plain consumer's ceiling, Spark's floor and the job."""
-    names = [
-        "plain consumer\n(ceiling)",
-        "Spark alone\n(floor)",
-        "job, cold",
-        "job, warm",
-        "job, rules and\nmodel off",
+    steps = [
+        ("plain consumer\n(ceiling)", FLOOR, results["raw_consume_per_second"]),
+        ("Spark alone\n(floor)", FLOOR, results["query_floor"]["transactions_per_second"]),
+        ("job, cold", JOB, results["throughput_cold"]["transactions_per_second"]),
+        ("job, warm", JOB, results["throughput"]["transactions_per_second"]),
+        (
+            "job warm, rules\nand model off",
+            JOB,
+            results["throughput_rules_and_model_off"]["transactions_per_second"],
+        ),
     ]
-    values = [
-        results["raw_consume_per_second"],
-        results["query_floor"]["transactions_per_second"],
-        results["throughput_cold"]["transactions_per_second"],
-        results["throughput"]["transactions_per_second"],
-        results["throughput_rules_and_model_off"]["transactions_per_second"],
-    ]
-    bars = ax.bar(names, values, color=[FLOOR, FLOOR, JOB, JOB, JOB])
-    _bar_labels(ax, bars, "{:,.0f}")
+    names, colours, values = zip(*steps, strict=True)
+    _bars(ax, names, list(values), "{:,.0f}", color=colours)
     _target(ax, THROUGHPUT_TARGET, "target, job warm")
     ax.set_ylabel("transactions / s")
     ax.set_title("Sustained throughput, local[2]")
@@ -61,68 +62,54 @@ def throughput_panel(ax: Axes, results: dict) -> None:
 
 
 def latency_panel(ax: Axes, results: dict) -> None:
-    """p50 and p99 of the job's event-to-alert latency and of the floor's, by load."""
+    """p50 and p99 of the job's event-to-alert latency and of the floor's latency to the end
+    of each record's micro-batch (the same as the alerts' on the job), by load."""
     floor = results["query_floor_latency"]
     steps = [
-        ("job, half load", results["latency_micro_batch"]),
-        ("job, quarter load", results["latency_micro_batch_quarter_load"]),
-        ("floor, the job's\nhalf load", floor["at_the_jobs_half_load"]),
-        ("floor, half its\nown throughput", floor["at_half_its_throughput"]),
-        ("real-time trigger,\nstateless rule", results["latency_real_time_stateless"]),
+        ("job: to the alert,\nhalf load", JOB, results["latency_micro_batch"]),
+        ("job: to the alert,\nquarter load", JOB, results["latency_micro_batch_quarter_load"]),
+        ("floor: to its batch's\nend, the job's half", FLOOR, floor["at_the_jobs_half_load"]),
+        ("floor: to its batch's\nend, half its own", FLOOR, floor["at_half_its_throughput"]),
+        ("real-time trigger:\nstateless rule", JOB, results["latency_real_time_stateless"]),
     ]
     positions = range(len(steps))
-    width = 0.38
-    for offset, key, shade in ((-width / 2, "p50_seconds", 0.45), (width / 2, "p99_seconds", 1.0)):
-        values = [step[key] for _, step in steps]
-        colours = [FLOOR if name.startswith("floor") else JOB for name, _ in steps]
-        bars = ax.bar(
-            [p + offset for p in positions],
-            values,
-            width,
-            color=colours,
-            alpha=shade,
-            label=key.split("_")[0],
-        )
-        _bar_labels(ax, bars, "{:.2f}")
+    colours = [colour for _, colour, _ in steps]
+    for offset, key, shade in ((-0.19, "p50_seconds", 0.45), (0.19, "p99_seconds", 1.0)):
+        values = [step.get(key) for _, _, step in steps]
+        _bars(ax, [p + offset for p in positions], values, "{:.2f}", width=0.38, color=colours,
+              alpha=shade, label=key.split("_")[0])  # fmt: skip
     _target(ax, P99_TARGET_SECONDS, "target p99")
+    rates = [
+        f"{step['rate_per_second']:,}/s" if "rate_per_second" in step else "" for *_, step in steps
+    ]
     ax.set_xticks(
         list(positions),
-        [f"{name}\n{step['rate_per_second']:,}/s" for name, step in steps],
-        fontsize=7,
+        [f"{name}\n{rate}" for (name, _, _), rate in zip(steps, rates, strict=True)],
     )
+    ax.tick_params(axis="x", labelsize=7)
     ax.set_ylabel("seconds")
-    ax.set_title("Latency, 1 s trigger: p50 (light) and p99")
+    ax.set_title("Latency: p50 (light) and p99; 1 s trigger but the last")
     ax.legend(fontsize=8)
 
 
-def _fit_line(ax: Axes, cost: dict, largest: int, colour: str, label: str) -> None:
-    xs = [0, largest]  # straight on linear axes
-    ys = [cost["fixed_seconds"] + x * cost["microseconds_per_transaction"] / 1e6 for x in xs]
-    ax.plot(
-        xs,
-        ys,
-        color=colour,
-        linewidth=1,
-        label=f"{label}: {cost['fixed_seconds']:.2f} s + "
-        f"{cost['microseconds_per_transaction']:.1f} us/tx",
-    )
-
-
 def micro_batch_panel(ax: Axes, results: dict) -> None:
-    """Each micro-batch's duration by its size, the job's and the floor's, with their fits."""
-    job = results["throughput"]["batches"][1:-1] + results["latency_micro_batch"]["batches"][1:]
-    floor = results["query_floor"]["batches"][1:]
-    for batches, colour in ((job, JOB), (floor, FLOOR)):
-        ax.scatter(
-            [b["rows"] for b in batches],
-            [b["seconds"] for b in batches],
-            s=12,
-            color=colour,
-            alpha=0.7,
-        )
-    largest = max(b["rows"] for b in job + floor)
-    _fit_line(ax, results["micro_batch_cost"], largest, JOB, "job")
-    _fit_line(ax, results["query_floor"]["micro_batch_cost"], largest, FLOOR, "floor")
+    """The micro-batches each fit was made from, by size, with the fitted lines."""
+    fits = (
+        (results["micro_batch_cost"], JOB, "job"),
+        (results["query_floor"]["micro_batch_cost"], FLOOR, "floor"),
+    )
+    for cost, colour, label in fits:
+        if cost is None:
+            ax.plot([], [], color=colour, label=f"{label}: n/a (not fitted)")
+            continue
+        fitted = cost["fitted"]
+        ax.scatter([b["rows"] for b in fitted], [b["seconds"] for b in fitted], s=12,
+                   color=colour, alpha=0.7)  # fmt: skip
+        xs = [0, max(b["rows"] for b in fitted)]  # a straight line on linear axes
+        ys = [cost["fixed_seconds"] + x * cost["microseconds_per_transaction"] / 1e6 for x in xs]
+        ax.plot(xs, ys, color=colour, linewidth=1,
+                label=f"{label}: {cost['fixed_seconds']:.2f} s + "
+                      f"{cost['microseconds_per_transaction']:.1f} us/tx")  # fmt: skip
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
     ax.set_xlabel("transactions in the micro-batch")
@@ -136,14 +123,8 @@ def warm_up_panel(ax: Axes, results: dict) -> None:
     feeds = results["warm_up"] + [results["latency_micro_batch"]]
     numbers = range(1, len(feeds) + 1)
     for key, style in (("p50_seconds", ":"), ("p99_seconds", "-")):
-        ax.plot(
-            numbers,
-            [feed[key] for feed in feeds],
-            style,
-            marker="o",
-            color=JOB,
-            label=key.split("_")[0],
-        )
+        values = [feed.get(key, float("nan")) for feed in feeds]
+        ax.plot(numbers, values, style, marker="o", color=JOB, label=key.split("_")[0])
     _target(ax, P99_TARGET_SECONDS, "target p99")
     ax.set_xticks(list(numbers), [str(n) for n in numbers[:-1]] + ["measured"])
     ax.set_ylim(bottom=0)
@@ -160,20 +141,10 @@ def shapes_panels(throughput_ax: Axes, latency_ax: Axes, shapes: dict) -> None:
     for (name, shape), colour in zip(shapes["shapes"].items(), SHAPE_COLOURS, strict=True):
         rounds = shape["rounds"]
         numbers = range(1, len(rounds) + 1)
-        throughput_ax.plot(
-            numbers,
-            [r["transactions_per_second"] for r in rounds],
-            marker="o",
-            color=colour,
-            label=name,
-        )
-        latency_ax.plot(
-            numbers,
-            [r["at_half_of_it"]["p99_seconds"] for r in rounds],
-            marker="o",
-            color=colour,
-            label=name,
-        )
+        throughput_ax.plot(numbers, [r["transactions_per_second"] for r in rounds], marker="o",
+                           color=colour, label=name)  # fmt: skip
+        p99 = [r["at_half_of_it"].get("p99_seconds", float("nan")) for r in rounds]
+        latency_ax.plot(numbers, p99, marker="o", color=colour, label=name)
     throughput_ax.set_ylabel("transactions / s")
     throughput_ax.set_title("Spark alone (stages doing nothing): throughput")
     latency_ax.set_ylabel("p99, seconds")
@@ -194,10 +165,14 @@ def detection_figure(results: dict, shapes: dict) -> Figure:
     micro_batch_panel(axes[0][2], results)
     warm_up_panel(axes[1][0], results)
     shapes_panels(axes[1][1], axes[1][2], shapes)
+    machine = results["machine"]
+    speed = machine.get("sum_range_10000_us")
     figure.suptitle(
         f"bench/detection.py {results['started_at'][:16]} and bench/query_shapes.py "
-        f"{shapes['started_at'][:16]} UTC, {results['machine']['cpus']} cores "
-        "(job: every rule and the model on; floor: the same query shape, stages doing nothing)"
+        f"{shapes['started_at'][:16]} UTC, {machine['cpus']} cores"
+        f"{f' (sum(range(10000)): {speed} us)' if speed else ''} "
+        "(job: every rule and the model on unless marked; floor: the same query shape, stages "
+        "doing nothing)"
     )
     figure.tight_layout()
     return figure
@@ -209,6 +184,7 @@ def main() -> int:
     figure = detection_figure(results, shapes)
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(FIGURE, dpi=80)
+    plt.close(figure)
     print(f"wrote {FIGURE}")
     return 0
 

@@ -17,7 +17,6 @@ have against the latency target (p99 <= 2 s at half load), whatever its records 
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -28,7 +27,9 @@ from detection import (
     THROUGHPUT_BATCH,
     THROUGHPUT_DAYS,
     TRANSACTION_PARTITIONS,
+    bench_session,
     full_batch_rate,
+    machine,
     measure_floor_latency,
     measure_query_floor,
     progress,
@@ -40,7 +41,6 @@ from pyspark import cloudpickle
 from fraud_detection.harness import create_topics, produce
 from fraud_detection.runner import session_settings
 from fraud_testbed.kafka import run_kafka
-from fraud_testbed.spark import local_session
 
 RESULTS = Path(__file__).parent / "results" / "query_shapes.json"
 SHAPES = {"two stateful stages (the job's)": 2, "one stateful stage": 1}
@@ -60,9 +60,12 @@ def summary(results: dict) -> str:
 
 
 def main() -> int:
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     cloudpickle.register_pickle_by_value(detection)  # Python workers cannot import bench/
-    results: dict = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "shapes": {}}
+    results: dict = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "shapes": {},
+    }
     with tempfile.TemporaryDirectory(prefix="bench-shapes-") as folder:
         workdir = Path(folder)
         with run_kafka(workdir / "kafka") as broker:
@@ -71,11 +74,9 @@ def main() -> int:
             topic = "filled"
             create_topics(bootstrap, [topic], TRANSACTION_PARTITIONS)
             produce(bootstrap, topic, messages)
-            spark = local_session(workdir / "spark", "fraud-detection-query-shapes")
-            spark.conf.set("spark.sql.streaming.numRecentProgressUpdates", "1000")
+            spark = bench_session(workdir, "fraud-detection-query-shapes")
             for key, value in session_settings(str(workdir / "checkpoints")).items():
                 spark.conf.set(key, value)
-            spark.sparkContext.setLogLevel("ERROR")
             for name, stages in SHAPES.items():
                 results["shapes"][name] = {"stateful_stages": stages, "rounds": []}
             for round_number in range(ROUNDS):

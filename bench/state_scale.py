@@ -17,7 +17,6 @@ docs/detection.md, State buckets).
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import time
 import uuid
@@ -28,7 +27,9 @@ from detection import (
     SIMULATION,
     TRANSACTION_PARTITIONS,
     batch_sizes_and_seconds,
+    bench_session,
     job_config,
+    machine,
     median_seconds,
     run_to_end,
     simulated_payloads,
@@ -37,7 +38,6 @@ from detection import (
 
 from fraud_detection.harness import create_topics, produce
 from fraud_testbed.kafka import run_kafka
-from fraud_testbed.spark import local_session
 
 RESULTS = Path(__file__).parent / "results" / "state_scale.json"
 CUSTOMERS = (5_000, 20_000, 50_000)
@@ -99,21 +99,21 @@ def summary(results: dict) -> str:
 
 
 def main() -> int:
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("TOKENIZATION_KEY", "benchmark-tokenization-key")
-    results: dict = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "sizes": []}
+    results: dict = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "sizes": [],
+    }
     with tempfile.TemporaryDirectory(prefix="bench-state-scale-") as folder:
         workdir = Path(folder)
         with run_kafka(workdir / "kafka") as broker:
-            spark = local_session(workdir / "spark", "fraud-detection-state-scale")
-            spark.conf.set("spark.sql.streaming.numRecentProgressUpdates", "1000")
-            spark.sparkContext.setLogLevel("ERROR")
+            spark = bench_session(workdir, "fraud-detection-state-scale")
             for customers in CUSTOMERS:
                 size = measure(spark, broker.bootstrap_servers, workdir, customers)
                 results["sizes"].append(size)
                 print(summary({"sizes": [size]}), flush=True)
             spark.stop()
-    results["machine"] = {"cpus": os.cpu_count(), "note": "2 cores shared with other work"}
     write_results(RESULTS, results, summary)
     return 0
 

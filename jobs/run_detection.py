@@ -9,6 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from fraud_detection.job import MAX_OFFSETS_PER_TRIGGER
 from fraud_detection.runner import run
 
 
@@ -20,7 +21,10 @@ def main(argv: list[str] | None = None) -> int:
         "--available-now", action="store_true", help="process what the topic holds, then stop"
     )
     parser.add_argument(
-        "--max-offsets-per-trigger", type=int, default=200_000, help="records per micro-batch"
+        "--max-offsets-per-trigger",
+        type=int,
+        default=MAX_OFFSETS_PER_TRIGGER,
+        help="records per micro-batch",
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -97,10 +97,10 @@ def parse_config(document: dict) -> JobConfig:
             raise ConfigError(f"job.yaml: missing kafka.topics.{topic}")
     detection = document.get("detection") or {}
     settings = DetectionSettings(
-        trigger_interval=detection.get("triggerInterval", "5 seconds"),
-        watermark_delay=detection.get("watermarkDelay", "10 minutes"),
+        trigger_interval=detection.get("triggerInterval", DetectionSettings.trigger_interval),
+        watermark_delay=detection.get("watermarkDelay", DetectionSettings.watermark_delay),
         max_event_time_ahead=detection.get("maxEventTimeAhead"),
-        state_buckets=detection.get("stateBuckets", STATE_BUCKETS),
+        state_buckets=detection.get("stateBuckets", DetectionSettings.state_buckets),
         rules=_merge(detection.get("rules") or {}, DEFAULT_RULES),
         model={**DEFAULT_MODEL, **(detection.get("model") or {})},
     )
@@ -120,8 +120,8 @@ def parse_config(document: dict) -> JobConfig:
         detection=settings,
         checkpoint_location=_require(document, "checkpointLocation"),
         elasticsearch_url=elasticsearch.get("url") or None,
-        index_prefix=elasticsearch.get("indexPrefix", "fraud"),
-        metrics_port=int((document.get("metrics") or {}).get("port", 9108)),
+        index_prefix=elasticsearch.get("indexPrefix", JobConfig.index_prefix),
+        metrics_port=int((document.get("metrics") or {}).get("port", JobConfig.metrics_port)),
     )
 
 

@@ -48,7 +48,7 @@ import pandas as pd
 from fraud_detection.alerts import alert_id, rfc3339_ms
 from fraud_detection.bucket_state import pack, store_entry, unpack, without_idle
 from fraud_detection.events import Rejection, dead_letter
-from fraud_detection.intake import RECORD_FIELDS, collector_paused
+from fraud_detection.intake import EVENT_FIELDS, RECORD_FIELDS, collector_paused
 from fraud_detection.model import FEATURES, card_features, fraud_scores, load_model
 from fraud_detection.outcomes import outcome_dimensions
 from fraud_detection.rules import CardState, Txn, longest_window_seconds
@@ -127,7 +127,7 @@ class AccountState:
 
 @dataclass(frozen=True)
 class DetectSettings:
-    """What `detect` needs from the job configuration."""
+    """What the account stage needs from the job configuration."""
 
     rules: dict[str, dict[str, Any]]
     lateness_ms: int
@@ -143,7 +143,7 @@ class DetectSettings:
 def _letter(record: dict[str, Any], rejection: Rejection, settings: DetectSettings) -> tuple:
     """A dead-letter row for an accepted transaction the account cannot evaluate; its payload is
     the tokenised transaction."""
-    event = {name: record[name] for name in RECORD_FIELDS[:14]}
+    event = {name: record[name] for name in EVENT_FIELDS}
     event["event_time"] = rfc3339_ms(event.pop("event_ms"))
     letter = dead_letter(
         json.dumps(event).encode(),
@@ -276,16 +276,6 @@ def settle(account: AccountState, labels: list[list]) -> list[tuple]:
     kept = [(tx, entry) for tx, entry in account.unlabelled.items() if entry[0] >= oldest]
     account.unlabelled = dict(kept[-UNLABELLED_KEPT:])
     return rows
-
-
-def detect(
-    account: AccountState,
-    records: list[dict[str, Any]],
-    settings: DetectSettings,
-    labels: list[list] = (),
-) -> list[tuple]:
-    """`evaluate` then `settle`: the rows of one account's new input, without the model."""
-    return evaluate(account, records, settings) + settle(account, labels)
 
 
 def _join_labels(account: AccountState, labels: list[list]) -> list[tuple]:

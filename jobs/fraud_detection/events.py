@@ -19,6 +19,8 @@ from fraud_events import SCHEMA_VERSION, load_schema, luhn_valid, problems
 
 # The largest amount the job accepts: sums of amounts stay finite far beyond any real volume.
 MAX_AMOUNT = 1e12
+# The longest error text a dead letter keeps (cut after its card numbers are tokenised).
+ERROR_CHARS = 500
 # Columns of a valid transaction after tokenisation (the card number is gone).
 TRANSACTION_FIELDS = (
     "transaction_id",
@@ -40,7 +42,8 @@ TRANSACTION_FIELDS = (
 
 @dataclass(frozen=True)
 class Rejection:
-    """Why an event was rejected: a short reason code and a detail without card numbers."""
+    """Why an event was rejected: a short reason code and a detail, which may quote the input
+    (`dead_letter` tokenises the card numbers in it and bounds its length)."""
 
     reason: str
     error: str
@@ -83,6 +86,9 @@ def schema_problems(event: dict) -> list[str]:
     fraud_events.problems, the contract's own check, when it finds something wrong.
     """
     if not _fast_validator().is_valid(event):
+        kind = event.get("event_type")
+        if kind != "transaction":  # a valid label or sensor event is still no transaction
+            return [f"event_type: {kind!r} is not 'transaction' (this topic takes transactions)"]
         return problems(event)
     if not luhn_valid(event["card_number"]):
         return ["card_number: fails the Luhn check"]
@@ -116,7 +122,7 @@ def decode_event(raw: bytes | None) -> tuple[dict[str, Any] | None, Rejection | 
     try:
         event = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as error:
-        return None, Rejection("invalid_json", str(error)[:200])
+        return None, Rejection("invalid_json", str(error))
     if not isinstance(event, dict):
         return None, Rejection(
             "not_an_object", f"expected a JSON object, got {type(event).__name__}"
@@ -152,12 +158,11 @@ def transaction_record(
     """The tokenised transaction of a decoded event, or why it is rejected."""
     found = schema_problems(event)
     if found:
-        detail = redact_card_numbers("; ".join(found), key)[:500]
-        return None, Rejection(_classify(event, found), detail)
+        return None, Rejection(_classify(event, found), "; ".join(found))
     try:
         event_time = parse_event_time(event["event_time"])
     except ValueError as error:
-        return None, Rejection("invalid_event_time", str(error)[:200])
+        return None, Rejection("invalid_event_time", str(error))
     try:
         amount = float(event["amount"])
     except OverflowError:
@@ -187,7 +192,7 @@ def dead_letter(
     """The dead-letter document of a rejected message (card numbers in it tokenised)."""
     return {
         "reason": rejection.reason,
-        "error": redact_card_numbers(rejection.error, key),
+        "error": redact_card_numbers(rejection.error, key)[:ERROR_CHARS],
         "source_topic": source_topic,
         "partition": partition,
         "offset": offset,

@@ -12,6 +12,7 @@ import yaml
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from fraud_detection.detector import AccountState, DetectSettings, evaluate, settle
 from fraud_detection.sinks import deliver
 
 TOPICS = ("transactions", "alerts", "labels", "deadLetters")
@@ -46,8 +47,38 @@ def transaction(**changes) -> dict:
     return {key: value for key, value in event.items() if value != "<absent>"}
 
 
-def encode(event) -> bytes:
-    return json.dumps(event).encode()
+def detect(
+    account: AccountState, records: list[dict], settings: DetectSettings, labels=()
+) -> list[tuple]:
+    """One account's rows for its new input (`evaluate`, then `settle`), as the account stage
+    makes them, without the model."""
+    return evaluate(account, records, settings) + settle(account, labels)
+
+
+def label(**changes) -> dict:
+    """A valid label of `transaction()`; `changes` override fields."""
+    event = {
+        "schema_version": 1,
+        "event_type": "label",
+        "transaction_id": "tx-1",
+        "customer_id": "c-1",
+        "terminal_id": "t-1",
+        "event_time": "2026-01-01T08:15:02.123Z",
+        "label_time": "2026-01-01T08:15:02.123Z",
+        "is_fraud": False,
+        "scenario": None,
+    }
+    return event | changes
+
+
+def encode(event, encoding: str = "utf-8") -> bytes:
+    return json.dumps(event).encode(encoding)
+
+
+def deeply_nested(event: dict, depth: int = 300) -> bytes:
+    """`event` with one more field, objects nested `depth` deep (under a kilobyte of JSON)."""
+    nested = '{"a": ' * depth + "{}" + "}" * depth
+    return json.dumps({**event, "nested": "@"}).replace('"@"', nested).encode()
 
 
 # Kinds of bad input and the dead-letter reason each must get.
@@ -63,6 +94,10 @@ BAD_INPUTS = {
     "json null": (b"null", "not_an_object"),
     "schema version 2": (encode(transaction(schema_version=2)), "unsupported_schema_version"),
     "a label on the wrong topic": (encode(transaction(event_type="label")), "wrong_event_type"),
+    "a valid label on the wrong topic": (encode(label()), "wrong_event_type"),
+    "utf-16 text": (encode(transaction(), "utf-16-le"), "invalid_json"),
+    "utf-16 with a byte-order mark": (encode(transaction(), "utf-16"), "not_utf8"),
+    "utf-32 text": (encode(transaction(), "utf-32-be"), "invalid_json"),
     "missing amount": (encode(transaction(amount="<absent>")), "schema_violation"),
     "missing card": (encode(transaction(card_number="<absent>")), "schema_violation"),
     "amount as text": (encode(transaction(amount="12.5")), "schema_violation"),

@@ -32,8 +32,9 @@ from fraud_detection.events import Rejection, dead_letter, decode_event, transac
 from fraud_detection.outcomes import LABEL_FIELDS, parse_label
 from fraud_detection.terminals import DAY_MS, TerminalState
 
-# The fields of an accepted transaction, as the second stage reads them.
-RECORD_FIELDS = (
+# An accepted transaction's fields from its event (the card number tokenised, the event time in
+# ms); RECORD_FIELDS adds where it was read: what the second stage reads.
+EVENT_FIELDS = (
     "transaction_id",
     "event_ms",
     "amount",
@@ -48,11 +49,8 @@ RECORD_FIELDS = (
     "terminal_id",
     "merchant_id",
     "currency",
-    "kafka_ms",
-    "topic",
-    "partition",
-    "offset",
 )
+RECORD_FIELDS = (*EVENT_FIELDS, "kafka_ms", "topic", "partition", "offset")
 INTAKE_SCHEMA = "account string, kind string, payload binary"
 INTAKE_COLUMNS = ("account", "kind", "payload")
 # A bucket of terminals: [latest Kafka ms, TerminalState list JSON] per terminal, packed

@@ -15,7 +15,6 @@ Elasticsearch and Prometheus. Its checkpoint is `<checkpointLocation>/detection`
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -37,8 +36,6 @@ from fraud_detection.detector import (
 )
 from fraud_detection.model import load_model
 from fraud_detection.sinks import Sinks
-
-log = logging.getLogger(__name__)
 
 MAX_OFFSETS_PER_TRIGGER = 200_000
 # How long the executors' Kafka consumers wait for data at the end of a partition (Kafka's

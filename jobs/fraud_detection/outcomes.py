@@ -1,6 +1,6 @@
 """Ground-truth labels: parsing them, and the outcome of a labelled transaction per rule.
 
-A label is joined with what the job decided for its transaction (see detector.detect): the rules
+A label is joined with what the job decided for its transaction (detector.settle): the rules
 that named it in an alert and whether the model's score reached the threshold. Each labelled
 transaction counts once under rule `any` (true_positive, false_positive, false_negative or
 true_negative; `unknown` when the job no longer remembers the transaction and no rule named it)
@@ -34,14 +34,16 @@ def parse_label(event: Any) -> tuple[dict[str, Any] | None, Rejection | None]:
         _label_validator().validate(event)
     except jsonschema_rs.ValidationError as error:
         where = ".".join(str(part) for part in error.instance_path) or "label"
-        return None, Rejection("invalid_label", f"{where}: {error.message}"[:300])
+        return None, Rejection("invalid_label", f"{where}: {error.message}")
+    except ValueError as error:  # jsonschema-rs: "Recursion limit reached" (deep nesting)
+        return None, Rejection("invalid_label", f"label: {error}")
     if "transaction_id" not in event:
         return None, None
     try:
         event_time = parse_event_time(event["event_time"])
         label_time = parse_event_time(event["label_time"])
     except ValueError as error:
-        return None, Rejection("invalid_event_time", str(error)[:200])
+        return None, Rejection("invalid_event_time", str(error))
     return {
         "transaction_id": event["transaction_id"],
         "customer_id": event["customer_id"],

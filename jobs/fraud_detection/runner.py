@@ -47,7 +47,8 @@ def start_job(
     trigger: dict | None = None,
     max_offsets_per_trigger: int = MAX_OFFSETS_PER_TRIGGER,
 ):
-    """Start the queries on `spark` with the listener feeding `metrics`; returns the queries."""
+    """Start the queries on `spark` with a listener feeding `metrics`; returns the queries and
+    the listener."""
     for key, value in session_settings(config.checkpoint_location).items():
         spark.conf.set(key, value)
     listener = MetricsListener(metrics)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -18,7 +17,6 @@ from fraud_detection.config import JobConfig
 from fraud_detection.detector import MINUTE_MS
 from fraud_detection.metrics import JobMetrics
 
-log = logging.getLogger(__name__)
 FLUSH_TIMEOUT_S = 60
 
 

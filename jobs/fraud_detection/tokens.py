@@ -7,8 +7,10 @@ import hmac
 import re
 
 # Runs of 12 or more digits, optionally split by single spaces or dashes: anything card-like,
-# a card number with more digits glued to it (an expiry date) included.
-_CARD_LIKE_PATTERN = r"(?<!\d)\d(?:[ -]?\d){11,}(?!\d)"
+# a card number with more digits glued to it (an expiry date) included. Up to three NULs may
+# come before and after each separator: the ASCII digits of a UTF-16 or UTF-32 text, which is
+# also valid UTF-8 when little-endian without a byte-order mark.
+_CARD_LIKE_PATTERN = r"(?<!\d)\d(?:\x00{0,3}(?:[ -]\x00{0,3})?\d){11,}(?!\d)"
 _CARD_LIKE = re.compile(_CARD_LIKE_PATTERN)
 _CARD_LIKE_BYTES = re.compile(_CARD_LIKE_PATTERN.encode())
 
@@ -25,7 +27,8 @@ def redact_card_numbers(text: str, key: bytes) -> str:
 
 
 def redact_card_numbers_in_bytes(raw: bytes, key: bytes) -> bytes:
-    """`raw` (any encoding) with every card-like run of ASCII digits replaced by its token."""
+    """`raw` with every card-like run of ASCII digits (in ASCII, UTF-8, UTF-16 or UTF-32)
+    replaced by its token."""
     return _CARD_LIKE_BYTES.sub(
         lambda match: card_token(re.sub(rb"\D", b"", match.group()).decode(), key).encode(), raw
     )

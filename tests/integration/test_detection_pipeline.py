@@ -27,8 +27,10 @@ from fraud_detection.events import parse_event_time
 from fraud_detection.harness import (
     BAD_INPUTS,
     create_topics,
+    deeply_nested,
     encode,
     job_document,
+    label,
     produce,
     read_json,
     transaction,
@@ -67,7 +69,7 @@ def environment(elasticsearch):
 @pytest.fixture(scope="module")
 def simulated_topic(kafka):
     """A transactions topic with a simulated week, a bad message every 500; a labels topic with
-    its labels and two bad ones."""
+    its labels and three bad ones."""
     events = list(fraud_simulator.generate(SIMULATION, START, timedelta(days=DAYS)))
     transactions = [event for event in events if event.kind == "transaction"]
     bad = list(BAD_INPUTS.values())
@@ -89,7 +91,8 @@ def simulated_topic(kafka):
     produce(
         kafka.bootstrap_servers,
         labels_topic,
-        [(e.key, e.payload.encode()) for e in label_events] + [(None, b"{}"), (None, b"oops")],
+        [(e.key, e.payload.encode()) for e in label_events]
+        + [(None, b"{}"), (None, b"oops"), (None, deeply_nested(label()))],
     )
     labels = labelled_scenarios(event.value for event in label_events)
     return topic, transactions, labels, labels_topic
@@ -219,7 +222,11 @@ def test_bad_input_lands_in_dead_letters_with_reasons_while_good_events_flow(run
     expected = sorted(reason for _, reason in BAD_INPUTS.values())
     assert len(letters) >= len(BAD_INPUTS) >= 20
     bad_labels = [letter for letter in letters if letter["source_topic"].endswith("-labels")]
-    assert sorted(letter["reason"] for letter in bad_labels) == ["invalid_json", "invalid_label"]
+    assert sorted(letter["reason"] for letter in bad_labels) == [
+        "invalid_json",
+        "invalid_label",
+        "invalid_label",
+    ]
     letters = [letter for letter in letters if letter not in bad_labels]
     assert {letter["reason"] for letter in letters} == {*expected, "future_event"}
     assert all(letter["error"] and letter["source_topic"] for letter in letters)

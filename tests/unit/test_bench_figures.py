@@ -1,9 +1,11 @@
-"""bench/figures.py draws the committed benchmark results, each panel from its own numbers."""
+"""bench/figures.py: each panel draws its own numbers, and a step a run missed is n/a."""
 
+import copy
 import importlib.util
 import json
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
@@ -17,71 +19,142 @@ def figures():
     return module
 
 
-@pytest.fixture(scope="module")
-def drawn(figures):
-    results = json.loads((BENCH / "results" / "detection.json").read_text())
-    shapes = json.loads((BENCH / "results" / "query_shapes.json").read_text())
+def latency(rate: int, p50: float, p99: float) -> dict:
+    return {"rate_per_second": rate, "p50_seconds": p50, "p99_seconds": p99}
+
+
+def fit(fixed: float, per_transaction_us: float, batches: list[tuple[int, float]]) -> dict:
+    return {
+        "fixed_seconds": fixed,
+        "microseconds_per_transaction": per_transaction_us,
+        "batches": len(batches),
+        "fitted": [{"rows": rows, "seconds": seconds} for rows, seconds in batches],
+    }
+
+
+RESULTS = {
+    "started_at": "2026-11-24T03:47:08+00:00",
+    "machine": {"cpus": 2},
+    "raw_consume_per_second": 100_001,
+    "query_floor": {
+        "transactions_per_second": 50_002,
+        "micro_batch_cost": fit(0.6, 14.0, [(10_000, 0.75), (100_000, 2.0)]),
+    },
+    "throughput_cold": {"transactions_per_second": 8_003},
+    "throughput": {"transactions_per_second": 9_004},
+    "throughput_rules_and_model_off": {"transactions_per_second": 12_005},
+    "latency_micro_batch": latency(4_502, 4.1, 6.2),
+    "latency_micro_batch_quarter_load": latency(2_251, 2.5, 3.7),
+    "query_floor_latency": {
+        "at_the_jobs_half_load": latency(4_502, 1.1, 1.7),
+        "at_half_its_throughput": latency(25_001, 1.5, 2.8),
+    },
+    "latency_real_time_stateless": latency(4_502, 0.01, 0.05),
+    "micro_batch_cost": fit(1.6, 89.0, [(5_000, 2.1), (14_000, 2.9), (100_000, 10.5)]),
+    "warm_up": [latency(4_000, 4.6, 10.7), latency(4_000, 3.4, 4.9)],
+}
+SHAPES = {
+    "started_at": "2026-11-24T05:40:45+00:00",
+    "shapes": {
+        "two stateful stages (the job's)": {
+            "rounds": [
+                {"transactions_per_second": 18_000, "at_half_of_it": {"p99_seconds": 15.5}},
+                {"transactions_per_second": 27_000, "at_half_of_it": {"p99_seconds": 4.6}},
+            ]
+        },
+        "one stateful stage": {
+            "rounds": [
+                {"transactions_per_second": 43_000, "at_half_of_it": {"p99_seconds": 5.3}},
+                {"transactions_per_second": 59_000, "at_half_of_it": {"p99_seconds": 3.7}},
+            ]
+        },
+    },
+}
+
+
+def draw(figures, results=RESULTS, shapes=SHAPES):
     figure = figures.detection_figure(results, shapes)
-    return results, shapes, figure.axes
+    plt.close(figure)
+    return figure.axes
 
 
-def _bar_heights(ax) -> list[float]:
-    return [patch.get_height() for patch in ax.patches]
-
-
-def _target_lines(ax) -> list[float]:
+def targets(ax) -> list[float]:
     return [line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == "--"]
 
 
-def test_throughput_bars_are_the_measured_rates_against_the_target(drawn):
-    results, _, axes = drawn
-    assert _bar_heights(axes[0]) == [
-        results["raw_consume_per_second"],
-        results["query_floor"]["transactions_per_second"],
-        results["throughput_cold"]["transactions_per_second"],
-        results["throughput"]["transactions_per_second"],
-        results["throughput_rules_and_model_off"]["transactions_per_second"],
-    ]
-    assert _target_lines(axes[0]) == [20_000]
+def test_throughput_bars_pair_each_name_with_its_rate_against_the_target(figures):
+    ax = draw(figures)[0]
+    names = [tick.get_text() for tick in ax.get_xticklabels()]
+    heights = [patch.get_height() for patch in ax.patches]
+    assert dict(zip(names, heights, strict=True)) == {
+        "plain consumer\n(ceiling)": 100_001,
+        "Spark alone\n(floor)": 50_002,
+        "job, cold": 8_003,
+        "job, warm": 9_004,
+        "job warm, rules\nand model off": 12_005,
+    }
+    assert targets(ax) == [20_000]
 
 
-def test_latency_bars_are_p50_then_p99_of_each_step(drawn):
-    results, _, axes = drawn
-    floor = results["query_floor_latency"]
-    steps = [
-        results["latency_micro_batch"],
-        results["latency_micro_batch_quarter_load"],
-        floor["at_the_jobs_half_load"],
-        floor["at_half_its_throughput"],
-        results["latency_real_time_stateless"],
-    ]
-    p50 = [step["p50_seconds"] for step in steps]
-    p99 = [step["p99_seconds"] for step in steps]
-    assert _bar_heights(axes[1]) == p50 + p99
-    assert _target_lines(axes[1]) == [2.0]
+def test_latency_bars_are_p50_then_p99_of_each_step_with_its_rate(figures):
+    ax = draw(figures)[1]
+    assert [(height, text.get_text()) for height, text in zip(
+        [patch.get_height() for patch in ax.patches], ax.texts, strict=True
+    )] == [
+        (4.1, "4.10"), (2.5, "2.50"), (1.1, "1.10"), (1.5, "1.50"), (0.01, "0.01"),
+        (6.2, "6.20"), (3.7, "3.70"), (1.7, "1.70"), (2.8, "2.80"), (0.05, "0.05"),
+    ]  # fmt: skip
+    ticks = [tick.get_text() for tick in ax.get_xticklabels()]
+    assert [tick.rsplit("\n", 1)[1] for tick in ticks] == [
+        "4,502/s", "2,251/s", "4,502/s", "25,001/s", "4,502/s"
+    ]  # fmt: skip
+    assert targets(ax) == [2.0]
 
 
-def test_micro_batch_fits_start_at_the_fixed_cost(drawn):
-    results, _, axes = drawn
-    starts = [line.get_ydata()[0] for line in axes[2].get_lines()]
-    assert starts == [
-        results["micro_batch_cost"]["fixed_seconds"],
-        results["query_floor"]["micro_batch_cost"]["fixed_seconds"],
-    ]
+def test_micro_batch_panel_draws_the_fitted_batches_and_the_fit(figures):
+    ax = draw(figures)[2]
+    job_dots, floor_dots = (collection.get_offsets().tolist() for collection in ax.collections)
+    assert job_dots == [[5_000, 2.1], [14_000, 2.9], [100_000, 10.5]]
+    assert floor_dots == [[10_000, 0.75], [100_000, 2.0]]
+    job_line, floor_line = ax.get_lines()
+    assert list(job_line.get_xdata()) == [0, 100_000]
+    assert list(job_line.get_ydata()) == pytest.approx([1.6, 1.6 + 100_000 * 89e-6])
+    assert list(floor_line.get_ydata()) == pytest.approx([0.6, 0.6 + 100_000 * 14e-6])
 
 
-def test_warm_up_ends_with_the_measured_step(drawn):
-    results, _, axes = drawn
-    p99 = next(line for line in axes[3].get_lines() if line.get_label() == "p99")
-    expected = [feed["p99_seconds"] for feed in results["warm_up"]]
-    assert list(p99.get_ydata()) == [*expected, results["latency_micro_batch"]["p99_seconds"]]
+def test_warm_up_ends_with_the_measured_step(figures):
+    ax = draw(figures)[3]
+    p99 = next(line for line in ax.get_lines() if line.get_label() == "p99")
+    assert list(p99.get_ydata()) == [10.7, 4.9, 6.2]
+    assert ax.get_xticklabels()[-1].get_text() == "measured"
 
 
-def test_query_shapes_one_line_per_shape(drawn):
-    _, shapes, axes = drawn
-    for name, shape in shapes["shapes"].items():
+def test_query_shapes_one_line_per_shape(figures):
+    axes = draw(figures)
+    for name, shape in SHAPES["shapes"].items():
         throughput = next(line for line in axes[4].get_lines() if line.get_label() == name)
         p99 = next(line for line in axes[5].get_lines() if line.get_label() == name)
         rounds = shape["rounds"]
         assert list(throughput.get_ydata()) == [r["transactions_per_second"] for r in rounds]
         assert list(p99.get_ydata()) == [r["at_half_of_it"]["p99_seconds"] for r in rounds]
+
+
+def test_steps_a_run_could_not_measure_are_drawn_as_n_a(figures):
+    results = copy.deepcopy(RESULTS)
+    results["latency_real_time_stateless"] = {"error": "real-time mode is not available"}
+    results["latency_micro_batch_quarter_load"] = {"rate_per_second": 2_251, "alerts": 0}
+    results["query_floor"]["micro_batch_cost"] = None
+    axes = draw(figures, results)
+    labels = [text.get_text() for text in axes[1].texts]
+    assert labels.count("n/a") == 4  # p50 and p99 of two steps
+    legend = [text.get_text() for text in axes[2].get_legend().get_texts()]
+    assert "floor: n/a (not fitted)" in legend
+
+
+def test_the_committed_results_draw(figures):
+    results = json.loads((BENCH / "results" / "detection.json").read_text())
+    shapes = json.loads((BENCH / "results" / "query_shapes.json").read_text())
+    axes = draw(figures, results, shapes)
+    assert [patch.get_height() for patch in axes[0].patches][3] == (
+        results["throughput"]["transactions_per_second"]
+    )

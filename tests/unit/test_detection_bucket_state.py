@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import orjson
 
 from fraud_detection.bucket_state import PACKED_PREFIX, pack, unpack, without_idle
-from fraud_detection.detector import AccountState, DetectSettings, detect
-from fraud_detection.harness import CARD, encode, transaction
+from fraud_detection.detector import AccountState, DetectSettings
+from fraud_detection.harness import CARD, detect, encode, transaction
 from fraud_detection.intake import IntakeSettings, parse_input
 
 KEY = b"k" * 16

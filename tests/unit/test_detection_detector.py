@@ -12,13 +12,12 @@ from fraud_detection.detector import (
     OUTPUT_COLUMNS,
     AccountState,
     DetectSettings,
-    detect,
     detect_bucket,
     read_inputs,
     record_model_alert,
     summarise,
 )
-from fraud_detection.harness import encode, transaction
+from fraud_detection.harness import detect, encode, transaction
 from fraud_detection.intake import INTAKE_COLUMNS, IntakeSettings, intake_bucket
 from fraud_detection.intake import read as read_records
 from fraud_detection.model import FEATURES
@@ -135,13 +134,11 @@ def test_outcomes_count_once_under_any_and_once_per_alerting_rule():
 
 
 def test_a_label_with_an_impossible_date_is_rejected_not_raised():
+    from fraud_detection.harness import label as label_event
     from fraud_detection.outcomes import parse_label
 
-    label = {
-        "schema_version": 1, "event_type": "label", "transaction_id": "tx-1",
-        "customer_id": "c-1", "terminal_id": "t-1", "event_time": "2026-02-30T08:15:02.123Z",
-        "label_time": "2026-02-30T08:15:02.123Z", "is_fraud": False, "scenario": None,
-    }  # fmt: skip
+    impossible = "2026-02-30T08:15:02.123Z"
+    label = label_event(event_time=impossible, label_time=impossible)
     record, rejection = parse_label(label)
     assert record is None and rejection.reason == "invalid_event_time"
     label["event_time"] = label["label_time"] = "2026-02-03T08:15:02.123Z"

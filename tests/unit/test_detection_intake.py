@@ -11,7 +11,7 @@ import orjson
 import pandas as pd
 import pytest
 
-from fraud_detection.harness import CARD, encode, transaction
+from fraud_detection.harness import CARD, deeply_nested, encode, label, transaction
 from fraud_detection.intake import (
     RECORD_FIELDS,
     TERMINAL_TTL_MS,
@@ -56,6 +56,17 @@ def test_a_transaction_further_ahead_of_its_kafka_timestamp_than_allowed_is_a_de
         "t-1", encode(transaction(event_time=at(365))), meta(2), SETTINGS, now
     )
     assert unbounded == "transaction"
+
+
+def test_a_deeply_nested_label_or_transaction_is_a_dead_letter_not_a_crash():
+    now = datetime.now(UTC)
+    for topic, raw, reason in (
+        ("labels", deeply_nested(label()), "invalid_label"),
+        ("payments-transactions", deeply_nested(transaction()), "schema_violation"),
+        ("labels", deeply_nested(label(), 3000), "invalid_json"),
+    ):
+        kind, letter = parse_input("t-1", raw, meta(3, topic), SETTINGS, now)
+        assert (kind, letter["reason"]) == ("dead_letter", reason)
 
 
 def at(day: float) -> str:

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import fraud_simulator
 from fraud_detection.config import DEFAULT_RULES
-from fraud_detection.detector import AccountState, DetectSettings, detect
+from fraud_detection.detector import AccountState, DetectSettings
 from fraud_detection.evaluation import card_history, labelled_scenarios, scenario_scores
 from fraud_detection.events import parse_transaction
+from fraud_detection.harness import detect
 
 SIMULATION = {"customers": 600, "terminals": 200, "fraudRate": 0.08, "seed": 3}
 
