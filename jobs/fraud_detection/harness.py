@@ -56,19 +56,12 @@ def detect(
 
 
 def label(**changes) -> dict:
-    """A valid label of `transaction()`; `changes` override fields."""
-    event = {
-        "schema_version": 1,
-        "event_type": "label",
-        "transaction_id": "tx-1",
-        "customer_id": "c-1",
-        "terminal_id": "t-1",
-        "event_time": "2026-01-01T08:15:02.123Z",
-        "label_time": "2026-01-01T08:15:02.123Z",
-        "is_fraud": False,
-        "scenario": None,
-    }
-    return event | changes
+    """A valid label of `transaction()`, known at once; `changes` override fields."""
+    labelled = transaction()
+    ids = {name: labelled[name] for name in ("transaction_id", "customer_id", "terminal_id")}
+    times = {"event_time": labelled["event_time"], "label_time": labelled["event_time"]}
+    verdict = {"is_fraud": False, "scenario": None}
+    return {"schema_version": 1, "event_type": "label", **ids, **times, **verdict, **changes}
 
 
 def encode(event, encoding: str = "utf-8") -> bytes:
