@@ -66,11 +66,11 @@ def latency_panel(ax: Axes, results: dict) -> None:
     of each record's micro-batch (the same as the alerts' on the job), by load."""
     floor = results["query_floor_latency"]
     steps = [
-        ("job: to the alert,\nhalf load", JOB, results["latency_micro_batch"]),
-        ("job: to the alert,\nquarter load", JOB, results["latency_micro_batch_quarter_load"]),
-        ("floor: to its batch's\nend, the job's half", FLOOR, floor["at_the_jobs_half_load"]),
-        ("floor: to its batch's\nend, half its own", FLOOR, floor["at_half_its_throughput"]),
-        ("real-time trigger:\nstateless rule", JOB, results["latency_real_time_stateless"]),
+        ("job,\nhalf load", JOB, results["latency_micro_batch"]),
+        ("job,\nquarter load", JOB, results["latency_micro_batch_quarter_load"]),
+        ("floor, the\njob's half load", FLOOR, floor["at_the_jobs_half_load"]),
+        ("floor, half its\nown throughput", FLOOR, floor["at_half_its_throughput"]),
+        ("real-time trigger,\nstateless rule", JOB, results["latency_real_time_stateless"]),
     ]
     positions = range(len(steps))
     colours = [colour for _, colour, _ in steps]
@@ -88,7 +88,10 @@ def latency_panel(ax: Axes, results: dict) -> None:
     )
     ax.tick_params(axis="x", labelsize=7)
     ax.set_ylabel("seconds")
-    ax.set_title("Latency: p50 (light) and p99; 1 s trigger but the last")
+    ax.set_title(
+        "Latency, p50 (light) and p99: job to the alert, floor to its micro-batch's end",
+        fontsize=10,
+    )
     ax.legend(fontsize=8)
 
 
@@ -170,9 +173,9 @@ def detection_figure(results: dict, shapes: dict) -> Figure:
     figure.suptitle(
         f"bench/detection.py {results['started_at'][:16]} and bench/query_shapes.py "
         f"{shapes['started_at'][:16]} UTC, {machine['cpus']} cores"
-        f"{f' (sum(range(10000)): {speed} us)' if speed else ''} "
-        "(job: every rule and the model on unless marked; floor: the same query shape, stages "
-        "doing nothing)"
+        f"{f' (sum(range(10000)): {speed} us)' if speed else ''}\n"
+        "job: every rule and the model on unless marked, 1 s trigger unless marked; floor: the "
+        "same query shape, stages doing nothing"
     )
     figure.tight_layout()
     return figure
