@@ -99,6 +99,7 @@ BAD_INPUTS = {
     "unknown category": (encode(transaction(merchant_category="casino")), "schema_violation"),
     "unknown channel": (encode(transaction(channel="telepathy")), "schema_violation"),
     "lower-case currency": (encode(transaction(currency="eur")), "schema_violation"),
+    "currency with a final newline": (encode(transaction(currency="EUR\n")), "schema_violation"),
     "15-digit card": (encode(transaction(card_number=CARD[:15])), "schema_violation"),
     "card with letters": (encode(transaction(card_number="41111111111111ab")), "schema_violation"),
     "card as a number": (encode(transaction(card_number=int(CARD))), "schema_violation"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import unicodedata
 from datetime import UTC, datetime
 
 import pytest
@@ -95,6 +97,41 @@ def test_dead_letters_carry_no_card_number_whatever_the_encoding_or_length():
             assert CARD not in clear.replace(" ", "").replace("-", ""), letter
         if raw in wide:  # tokenised, not dropped: the same token as in UTF-8
             assert card_token(CARD, key) in text + decoded.decode("latin-1"), letter
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"card_number": "\\u00341\\u00311\\u00311\\u00311\\u00311\\u00311\\u00311\\u00311"}',
+        json.dumps({"card_number": "".join(chr(0xFF10 + int(d)) for d in CARD)}).encode(),
+        b'{"note": "4111  1111  1111  1111"}',
+        b'{"note": "4111 - 1111 - 1111 - 1111"}',
+        json.dumps({"card_number": "\x00\x00\x00\x00".join(CARD)}).encode(),
+        encode(transaction(card_number="\x00".join(CARD))),
+        b'{"card_number": "4111111111111111"}'.decode().encode("cp500"),
+    ],
+    ids=["json escapes", "fullwidth", "two spaces", "spaced dashes", "four nuls", "nuls in repr",
+         "ebcdic"],
+)  # fmt: skip
+def test_no_card_number_survives_escapes_separators_or_ebcdic(raw):
+    """The card's digits, however written, are replaced by the card's own token."""
+    _, rejection = parse_transaction(raw, KEY)
+    letter = dead_letter(raw, rejection, "tx", 0, 1, datetime.now(UTC), KEY)
+    payload = letter["payload"]
+    if rejection.reason == "not_utf8":
+        payload = base64.b64decode(payload).decode("cp500")
+    for text in (payload, letter["error"], json.loads(json.dumps(payload))):
+        assert CARD not in decoded_digits(text), (text, letter)
+    assert card_token(CARD, KEY) in payload + letter["error"], letter
+
+
+def decoded_digits(text: str) -> str:
+    """`text` as a reader would see its digits: JSON escapes decoded, separators and escapes of
+    NUL dropped, every script's digits in ASCII."""
+    text = text.replace("\\x00", "").replace("\\u0000", "")
+    text = re.sub(r"\\u([0-9a-fA-F]{4})", lambda match: chr(int(match.group(1), 16)), text)
+    kept = (str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text if c not in " -\0")
+    return "".join(kept)
 
 
 def test_a_dead_letter_cuts_its_error_only_after_tokenising_it():

@@ -64,6 +64,16 @@ def test_a_deeply_nested_label_or_transaction_is_a_dead_letter_not_a_crash():
         ("labels", deeply_nested(label()), "invalid_label"),
         ("payments-transactions", deeply_nested(transaction()), "schema_violation"),
         ("labels", deeply_nested(label(), 3000), "invalid_json"),
+        (
+            "payments-transactions",
+            b'{"event_type":' + b"[" * 1000 + b"]" * 1000 + b"}",
+            "wrong_event_type",
+        ),
+        (
+            "payments-transactions",
+            encode(transaction(amount="@")).replace(b'"@"', b"[" * 1000 + b"]" * 1000),
+            "schema_violation",
+        ),
     ):
         kind, letter = parse_input("t-1", raw, meta(3, topic), SETTINGS, now)
         assert (kind, letter["reason"]) == ("dead_letter", reason)
