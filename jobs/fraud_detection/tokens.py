@@ -51,8 +51,6 @@ def redact_card_numbers_in_bytes(raw: bytes, key: bytes) -> bytes:
         lambda match: card_token(_digits(match.group().decode("latin-1")), key).encode(), raw
     )
     return _CARD_LIKE_EBCDIC.sub(
-        lambda match: card_token(
-            "".join(str(byte - 0xF0) for byte in match.group() if byte >= 0xF0), key
-        ).encode("cp500"),
+        lambda match: card_token(_digits(match.group().decode("cp500")), key).encode("cp500"),
         ascii_redacted,
     )
