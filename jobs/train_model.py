@@ -47,7 +47,7 @@ def simulate_features(settings: dict, days: int):
     terminals: dict[str, TerminalState] = {}
     for event in fraud_simulator.generate(settings, START, timedelta(days=days)):
         if event.kind == "label":
-            label, _ = parse_label(event.value)
+            label, _ = parse_label(event.value, TRAINING_KEY)
             if label is not None:
                 labels[label["transaction_id"]] = label["is_fraud"]
                 terminal = terminals.setdefault(label["terminal_id"], TerminalState())

@@ -14,7 +14,12 @@ import jsonschema_rs
 import orjson
 
 from fraud_detection.alerts import rfc3339
-from fraud_detection.tokens import card_token, redact_card_numbers, redact_card_numbers_in_bytes
+from fraud_detection.tokens import (
+    card_token,
+    redact_card_numbers,
+    redact_card_numbers_in_bytes,
+    tokenise_card_numbers_in_identifier,
+)
 from fraud_events import SCHEMA_VERSION, load_schema, luhn_valid, problems
 
 # The largest amount the job accepts: sums of amounts stay finite far beyond any real volume.
@@ -37,6 +42,17 @@ TRANSACTION_FIELDS = (
     "region",
     "latitude",
     "longitude",
+)
+
+# Fields of transactions and labels where a card number has no place: one found there is
+# replaced by its token (tokens.tokenise_card_numbers_in_identifier).
+IDENTIFIER_FIELDS = (
+    "transaction_id",
+    "customer_id",
+    "terminal_id",
+    "merchant_id",
+    "device_id",
+    "region",
 )
 
 
@@ -62,6 +78,15 @@ def redacted_payload(raw: bytes | None, key: bytes) -> str:
         return redact_card_numbers(raw.decode("utf-8"), key)
     except UnicodeDecodeError:
         return base64.b64encode(redact_card_numbers_in_bytes(raw, key)).decode("ascii")
+
+
+def tokenise_identifiers(record: dict[str, Any], key: bytes) -> dict[str, Any]:
+    """`record` with the card numbers written into its IDENTIFIER_FIELDS tokenised, in place."""
+    for name in IDENTIFIER_FIELDS:
+        value = record.get(name)
+        if value is not None:
+            record[name] = tokenise_card_numbers_in_identifier(value, key)
+    return record
 
 
 def parse_event_time(text: str) -> datetime:
@@ -183,7 +208,7 @@ def transaction_record(
         latitude=float(event["latitude"]),
         longitude=float(event["longitude"]),
     )
-    return record, None
+    return tokenise_identifiers(record, key), None
 
 
 def dead_letter(

@@ -31,6 +31,7 @@ from fraud_detection.bucket_state import pack, store_entry, unpack, without_idle
 from fraud_detection.events import Rejection, dead_letter, decode_event, transaction_record
 from fraud_detection.outcomes import LABEL_FIELDS, parse_label
 from fraud_detection.terminals import DAY_MS, TerminalState
+from fraud_detection.tokens import tokenise_card_numbers_in_identifier
 
 # An accepted transaction's fields from its event (the card number tokenised, the event time in
 # ms); RECORD_FIELDS adds where it was read: what the second stage reads.
@@ -95,11 +96,12 @@ def parse_input(
     record = None
     if event is not None:
         if is_label:
-            record, rejection = parse_label(event)
+            record, rejection = parse_label(event, settings.key)
             if record is None and rejection is None:
                 return None
         else:
             record, rejection = transaction_record(event, settings.key)
+    terminal = tokenise_card_numbers_in_identifier(terminal, settings.key)
     if record is not None and record["terminal_id"] != terminal:
         record, rejection = None, Rejection("schema_violation", "terminal_id is ambiguous")
     if record is not None and not is_label:
@@ -140,7 +142,8 @@ def read(
                 order = (record["event_ms"], 0)
             else:  # never before its own transaction, whatever its label_time says
                 order = (max(record["label_ms"], record["event_ms"]), 1)
-            inputs.setdefault(terminal, []).append((*order, record["transaction_id"], kind, record))
+            items = inputs.setdefault(record["terminal_id"], [])  # a card number in it tokenised
+            items.append((*order, record["transaction_id"], kind, record))
     return inputs, letters
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import jsonschema_rs
 
-from fraud_detection.events import Rejection, parse_event_time
+from fraud_detection.events import Rejection, parse_event_time, tokenise_identifiers
 from fraud_events import load_schema
 
 ANY_RULE = "any"
@@ -27,9 +27,10 @@ def _label_validator() -> jsonschema_rs.Validator:
     return jsonschema_rs.validator_for(load_schema("label"), validate_formats=True)
 
 
-def parse_label(event: Any) -> tuple[dict[str, Any] | None, Rejection | None]:
-    """The label of a transaction, (None, None) for a sensor or application label, or why the
-    event is rejected. Never raises."""
+def parse_label(event: Any, key: bytes) -> tuple[dict[str, Any] | None, Rejection | None]:
+    """The label of a transaction (card numbers in its ids tokenised with `key`, as in its
+    transaction), (None, None) for a sensor or application label, or why the event is rejected.
+    Never raises."""
     try:
         _label_validator().validate(event)
     except jsonschema_rs.ValidationError as error:
@@ -44,7 +45,7 @@ def parse_label(event: Any) -> tuple[dict[str, Any] | None, Rejection | None]:
         label_time = parse_event_time(event["label_time"])
     except ValueError as error:
         return None, Rejection("invalid_event_time", str(error))
-    return {
+    record = {
         "transaction_id": event["transaction_id"],
         "customer_id": event["customer_id"],
         "terminal_id": event["terminal_id"],
@@ -52,7 +53,8 @@ def parse_label(event: Any) -> tuple[dict[str, Any] | None, Rejection | None]:
         "label_ms": int(label_time.timestamp() * 1000),
         "is_fraud": event["is_fraud"],
         "scenario": event["scenario"] or "",
-    }, None
+    }
+    return tokenise_identifiers(record, key), None
 
 
 def outcome_dimensions(

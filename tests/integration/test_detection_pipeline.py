@@ -26,6 +26,7 @@ from fraud_detection.evaluation import card_history, labelled_scenarios, scenari
 from fraud_detection.events import parse_event_time
 from fraud_detection.harness import (
     BAD_INPUTS,
+    CARD,
     create_topics,
     deeply_nested,
     encode,
@@ -40,6 +41,7 @@ from fraud_detection.job import MAX_OFFSETS_PER_TRIGGER
 from fraud_detection.metrics import JobMetrics
 from fraud_detection.runner import session_settings, start_job
 from fraud_detection.terminals import TERMINAL_FEATURES, TerminalState
+from fraud_detection.tokens import card_token
 from fraud_testbed.process import free_port
 from fraud_testbed.spark import local_conf
 
@@ -252,6 +254,52 @@ def test_no_card_number_leaves_the_job(run, kafka, simulated_topic):
         for message in read_json(kafka.bootstrap_servers, config.topics[name]):
             text = json.dumps(message)
             assert not any(card in text for card in cards if card[:6] in text)
+
+
+def test_card_numbers_written_into_ids_leave_the_job_only_as_tokens(
+    spark, kafka, elasticsearch, environment, tmp_path
+):
+    """An upstream system that put the card number into every id: the card's transactions, its
+    label and its terminal still meet (keyed by the token), and the number is in no output, on
+    Kafka or in Elasticsearch."""
+    topic = f"ids-{uuid.uuid4().hex[:6]}"
+    topics = (topic, None, None, f"{topic}-labels")
+    create_topics(kafka.bootstrap_servers, [topic, topics[3]])
+    document = pipeline_config(kafka, elasticsearch, topics, tmp_path / "checkpoint", free_port())
+    config = parse_config(document)
+    grouped = " ".join([CARD[:4], CARD[4:8], CARD[8:12], CARD[12:]])
+    ids = {"customer_id": CARD, "terminal_id": f"T-{CARD}", "merchant_id": grouped}
+    small = transaction(**ids, device_id=CARD, region=CARD, transaction_id=f"tx-{CARD}-1", amount=1)
+    large = {**small, "transaction_id": f"tx-{CARD}-2", "amount": 950.0,
+             "event_time": "2026-01-01T08:16:02.123Z"}  # fmt: skip
+    produce(kafka.bootstrap_servers, topic, [(None, encode(small)), (None, encode(large))])
+    fraud = label(
+        **{name: large[name] for name in ("transaction_id", "customer_id", "terminal_id")},
+        event_time=large["event_time"],
+        is_fraud=True,
+        scenario="card_testing",
+    )
+    produce(kafka.bootstrap_servers, topics[3], [(None, encode(fraud))])
+
+    alerts = run_to_end(spark, kafka, config, JobMetrics())
+    token = card_token(CARD, KEY.encode())
+    testing = [alert for alert in alerts if alert["rule"] == "cardTesting"]
+    assert len(testing) == 1, alerts
+    assert (testing[0]["customer_id"], testing[0]["terminal_id"]) == (token, f"T-{token}")
+    assert f"tx-{token}-2" in testing[0]["transaction_ids"]
+    client = elasticsearch.client()
+    client.indices.refresh(index=config.index("*"))
+    outcome = {"rule": "cardTesting", "outcome": "true_positive"}
+    # the label found its transaction under the tokenised id
+    assert total(client, config.index("outcomes"), "transactions", **outcome) == 1
+    documents = client.search(index=config.index("*"), size=1_000)["hits"]["hits"]
+    assert {config.index("accounts"), config.index("alerts")} <= {d["_index"] for d in documents}
+    outputs = [json.dumps(document) for document in documents] + [
+        json.dumps(message)
+        for name in ("alerts", "deadLetters")
+        for message in read_json(kafka.bootstrap_servers, config.topics[name], limit_s=10)
+    ]
+    assert not any(CARD in output or grouped in output for output in outputs)
 
 
 def total(client, index: str, field: str, **terms) -> float:

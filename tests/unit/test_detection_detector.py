@@ -139,10 +139,10 @@ def test_a_label_with_an_impossible_date_is_rejected_not_raised():
 
     impossible = "2026-02-30T08:15:02.123Z"
     label = label_event(event_time=impossible, label_time=impossible)
-    record, rejection = parse_label(label)
+    record, rejection = parse_label(label, b"k")
     assert record is None and rejection.reason == "invalid_event_time"
     label["event_time"] = label["label_time"] = "2026-02-03T08:15:02.123Z"
-    record, rejection = parse_label(label)
+    record, rejection = parse_label(label, b"k")
     assert rejection is None and record["event_ms"] > 0
 
 

@@ -144,7 +144,7 @@ def test_a_dead_letter_cuts_its_error_only_after_tokenising_it():
     for filler in range(150, ERROR_CHARS + 5, 3):
         name = "x" * filler + CARD
         for raw, (_, rejection) in (
-            (b"{}", parse_label(label(**{name: 1}))),
+            (b"{}", parse_label(label(**{name: 1}), KEY)),
             (b"{}", parse_transaction(encode(transaction(**{name: 1})), KEY)),
         ):
             letter = dead_letter(raw, rejection, "topic", 0, 1, datetime.now(UTC), KEY)

@@ -22,6 +22,7 @@ from fraud_detection.intake import (
     read,
 )
 from fraud_detection.terminals import DAY_MS, TERMINAL_FEATURES, TerminalState
+from fraud_detection.tokens import card_token
 
 KEY = b"k" * 16
 SETTINGS = IntakeSettings(KEY, "labels")
@@ -242,3 +243,23 @@ def test_terminal_features_stay_exact_through_late_transactions_labels_and_redel
         assert found == windows_of(state, event_ms // DAY_MS), step
     restored = TerminalState.from_list(orjson.loads(orjson.dumps(state.to_list())))
     assert restored.features(state.latest_day) == state.features(state.latest_day)
+
+
+def test_card_numbers_in_ids_are_tokenised_alike_in_transactions_labels_and_terminal_state():
+    """An upstream system that wrote the card number into the ids: the job keys and counts by
+    the token, so a transaction, its label and its terminal still meet, and no id in a row or
+    in the state holds the number."""
+    ids = {"transaction_id": f"tx-{CARD}", "customer_id": CARD, "terminal_id": f"T{CARD}"}
+    first = transaction(**ids, merchant_id=CARD, device_id=CARD, region=CARD, event_time=at(0))
+    fraud = label_event(1, 0, 0.1, True) | ids
+    second = transaction(**ids | {"transaction_id": "tx-2"}, event_time=at(0.2))
+    rows, states = run_stage([("transactions", first), ("labels", fraud), ("transactions", second)])
+    token = card_token(CARD, KEY)
+    assert [(account, kind) for account, kind, _ in rows] == [
+        (token, "transaction"), (token, "label"), (token, "transaction")
+    ]  # fmt: skip
+    assert list(states) == [f"T{token}"]
+    assert features_of(rows)["tx-2"]["terminal_nb_tx_1day"] == 2.0
+    assert features_of(rows)["tx-2"]["terminal_risk_1day"] == 1.0  # the label counted
+    assert orjson.loads(rows[1][2])[0] == orjson.loads(rows[0][2])[0] == f"tx-{token}"
+    assert not any(CARD in str(row) for row in rows) and CARD not in str(states)

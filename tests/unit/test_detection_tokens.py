@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 
 from fraud_detection.config import ConfigError, tokenization_key
-from fraud_detection.tokens import card_token, redact_card_numbers
+from fraud_detection.tokens import (
+    card_token,
+    redact_card_numbers,
+    tokenise_card_numbers_in_identifier,
+)
 
 
 def test_a_token_is_stable_for_a_key_and_differs_between_keys():
@@ -30,3 +34,31 @@ def test_the_job_refuses_a_missing_or_short_key():
     with pytest.raises(ConfigError):
         tokenization_key({"TOKENIZATION_KEY": "short"})
     assert tokenization_key({"TOKENIZATION_KEY": "s" * 32}) == b"s" * 32
+
+
+@pytest.mark.parametrize(
+    "identifier, card, expected",
+    [
+        ("4111111111111111", "4111111111111111", "{}"),
+        ("C-5500005555555559", "5500005555555559", "C-{}"),
+        ("4111 1111 1111 1111", "4111111111111111", "{}"),
+        ("T4111-1111-1111-1111/2", "4111111111111111", "T{}/2"),
+        ("3782 822463 10005", "378282246310005", "{}"),
+        ("41111111111111111225", "41111111111111111225", "{}"),  # an expiry date glued on
+        ("\uff14" * 16, "4" * 16, "{}"),  # fullwidth digits: the token of the ASCII ones
+    ],
+)
+def test_a_card_number_written_into_an_identifier_is_replaced_by_its_token(
+    identifier, card, expected
+):
+    key = b"k" * 16
+    tokenised = tokenise_card_numbers_in_identifier(identifier, key)
+    assert tokenised == expected.format(card_token(card, key))
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    ["C00000123", "tx-11-23-00001234", "123456789012", "D0000000123", "FR-IDF", "4111 1111 1111"],
+)
+def test_identifiers_without_a_card_number_are_kept_as_they_are(identifier):
+    assert tokenise_card_numbers_in_identifier(identifier, b"k" * 16) == identifier

@@ -193,5 +193,5 @@ def test_quality_panels_read_the_label_outcomes():
 def test_the_feeds_bad_labels_are_dead_letters_of_reason_invalid_label():
     """So that the dead-letter panels show the reason the label join adds."""
     for message in BAD_LABELS:
-        record, rejection = parse_label(json.loads(message))
+        record, rejection = parse_label(json.loads(message), b"k")
         assert record is None and rejection.reason == "invalid_label", message
