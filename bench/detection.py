@@ -52,10 +52,9 @@ import sys
 import tempfile
 import threading
 import time
-import timeit
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -64,6 +63,7 @@ import pandas as pd
 from confluent_kafka import Consumer, Producer
 from pyspark.sql.streaming.state import GroupStateTimeout
 from pyspark.sql.streaming.stateful_processor import StatefulProcessor
+from recording import machine, write_results
 
 import fraud_simulator
 from fraud_detection.config import DEFAULT_RULES, STATE_BUCKETS, parse_config
@@ -473,29 +473,12 @@ def cost_line(cost: dict | None) -> str:
     )
 
 
-def write_results(path: Path, results: dict, summary: Callable[[dict], str]) -> None:
-    """Write a benchmark's `results` as JSON to `path` and print their summary."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    print(summary(results))
-
-
 def bench_session(workdir: Path, app_name: str):
     """The local[2] session of a benchmark: every micro-batch's progress kept, Spark's log quiet."""
     spark = local_session(workdir / "spark", app_name)
     spark.conf.set("spark.sql.streaming.numRecentProgressUpdates", "1000")  # every batch
     spark.sparkContext.setLogLevel("ERROR")
     return spark
-
-
-def machine() -> dict:
-    """The machine a benchmark ran on: its cores, and its speed at the start of the run (the best
-    of 5 timings of sum(range(10000)), in microseconds: about 330 on the slower machine of 24
-    November, 2 to 3 times the faster one's), so that runs on different machines compare."""
-    timer = timeit.Timer("sum(range(10000))")
-    loops, _ = timer.autorange()
-    best = min(timer.repeat(5, loops)) / loops
-    return {"cpus": os.cpu_count(), "sum_range_10000_us": round(best * 1e6, 1)}
 
 
 def progress(step: str) -> None:

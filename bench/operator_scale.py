@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import copy
 import json
-import platform
-import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import psutil
 import yaml
 from kubernetes import client, config
+from recording import machine, write_results
 
 from fraud_operator.kubeapi import KubeApi
 from fraud_testbed.kube import install_crds, run_control_plane
@@ -53,11 +53,6 @@ LISTS = {
     "prometheusrules": "/apis/monitoring.coreos.com/v1/namespaces/bench/prometheusrules",
 }
 PIPELINES = "/apis/fraudpipeline.dev/v1alpha1/namespaces/bench/fraudpipelines"
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def wait_until(probe, what: str, timeout: float, interval: float):
@@ -161,8 +156,8 @@ def measure(count: int, workdir: Path) -> dict:
     return {
         "pipelines": count,
         "create_requests_s": round(create_seconds, 2),
-        "time_to_children_p50_s": round(statistics.median(latencies), 3),
-        "time_to_children_p99_s": round(percentile(latencies, 0.99), 3),
+        "time_to_children_p50_s": round(float(np.percentile(latencies, 50)), 3),
+        "time_to_children_p99_s": round(float(np.percentile(latencies, 99)), 3),
         "all_reconciled_s": round(all_reconciled, 2),
         "children_found": children,
         "children_expected": expected,
@@ -185,7 +180,7 @@ def main(counts: list[int]) -> None:
     report = {
         "benchmark": "operator_scale",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": psutil.cpu_count(), "python": platform.python_version()},
+        "machine": machine(),
         "targets": {
             "time_to_children_p99_s_at_10": 2.0,
             "all_reconciled_s_at_500": 120.0,
@@ -193,19 +188,21 @@ def main(counts: list[int]) -> None:
         },
         "runs": rows,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    write_results(RESULTS, report, summary)
+
+
+def summary(report: dict) -> str:
     header = f"{'N':>5} {'p50 s':>7} {'p99 s':>7} {'all s':>7} {'RSS MiB':>8}"
-    print(header + f" {'writes/create':>13} {'no-op writes':>12} {'children':>10}")
-    for row in rows:
-        print(
+    lines = [header + f" {'writes/create':>13} {'no-op writes':>12} {'children':>10}"]
+    for row in report["runs"]:
+        lines.append(
             f"{row['pipelines']:>5} {row['time_to_children_p50_s']:>7} "
             f"{row['time_to_children_p99_s']:>7} {row['all_reconciled_s']:>7} "
             f"{row['operator_rss_mib']:>8} {row['writes_per_pipeline_on_create']:>13} "
             f"{row['writes_per_noop_resync']:>12} "
             f"{row['children_found']:>5}/{row['children_expected']}"
         )
-    print(f"written to {RESULTS}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -29,14 +29,13 @@ from detection import (
     TRANSACTION_PARTITIONS,
     bench_session,
     full_batch_rate,
-    machine,
     measure_floor_latency,
     measure_query_floor,
     progress,
     simulated_payloads,
-    write_results,
 )
 from pyspark import cloudpickle
+from recording import machine, write_results
 
 from fraud_detection.harness import create_topics, produce
 from fraud_detection.runner import session_settings

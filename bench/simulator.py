@@ -11,8 +11,6 @@ included; the broker's CPU is reported apart).
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import tempfile
 import threading
 import time
@@ -21,6 +19,7 @@ from pathlib import Path
 
 import psutil
 from confluent_kafka.admin import NewTopic
+from recording import machine, write_results
 
 from fraud_simulator import parse_settings, simulate
 from fraud_simulator.engine import TRANSACTION, Simulation
@@ -118,11 +117,7 @@ def main() -> None:
     result = {
         "benchmark": "simulator",
         "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": {
-            "cpus": psutil.cpu_count(),
-            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "workload": {
             "customers": args.customers,
             "terminals": args.terminals,
@@ -134,21 +129,28 @@ def main() -> None:
         "target_transactions_per_cpu_s": TARGET_PER_CORE,
         "meets_target": delivery["transactions_per_cpu_s"] >= TARGET_PER_CORE,
     }
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(
-        f"world: {args.customers} customers, {args.terminals} terminals, built in {world_s:.1f} s"
-    )
-    for name, row in (("generation only", generation), ("delivered to kafka", delivery)):
-        print(
-            f"{name:>20}: {row['transactions']} transactions in {row['wall_s']} s wall, "
-            f"{row['cpu_s']} s CPU -> {row['transactions_per_s']}/s, "
+    write_results(RESULTS, result, summary)
+
+
+def summary(result: dict) -> str:
+    workload, delivery = result["workload"], result["delivered_to_kafka"]
+    lines = [
+        f"world: {workload['customers']} customers, {workload['terminals']} terminals, "
+        f"built in {workload['world_build_s']:.1f} s"
+    ]
+    for name in ("generation_only", "delivered_to_kafka"):
+        row = result[name]
+        lines.append(
+            f"{name.replace('_', ' '):>20}: {row['transactions']} transactions in "
+            f"{row['wall_s']} s wall, {row['cpu_s']} s CPU -> {row['transactions_per_s']}/s, "
             f"{row['transactions_per_cpu_s']}/CPU-s"
         )
-    print(
+    verdict = "met" if result["meets_target"] else "NOT met"
+    lines.append(
         f"peak RSS {delivery['peak_rss_mib']} MiB, broker CPU {delivery['broker_cpu_s']} s; "
-        f"target {TARGET_PER_CORE}/CPU-s: {'met' if result['meets_target'] else 'NOT met'}"
+        f"target {result['target_transactions_per_cpu_s']}/CPU-s: {verdict}"
     )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from pyspark.sql.streaming.state import GroupStateTimeout
+from recording import machine, write_results
 
 from fraud_testbed.spark import local_session
 
@@ -92,11 +93,9 @@ def main() -> int:
         "map_in_arrow_seconds": round(baseline, 2),
         "apply_in_pandas_with_state_seconds": round(stateful, 2),
         "per_key_microseconds": round((stateful - baseline) / KEYS * 1e6),
-        "machine": {"cpus": os.cpu_count()},
+        "machine": machine(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    write_results(RESULTS, results, lambda found: json.dumps(found, indent=2))
     return 0
 
 

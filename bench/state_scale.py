@@ -29,12 +29,11 @@ from detection import (
     batch_sizes_and_seconds,
     bench_session,
     job_config,
-    machine,
     median_seconds,
     run_to_end,
     simulated_payloads,
-    write_results,
 )
+from recording import machine, write_results
 
 from fraud_detection.harness import create_topics, produce
 from fraud_testbed.kafka import run_kafka

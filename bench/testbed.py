@@ -6,8 +6,6 @@ spawn to ready, and its resident memory (the whole process tree) read right afte
 
 from __future__ import annotations
 
-import json
-import platform
 import tempfile
 import time
 from collections.abc import Callable
@@ -15,6 +13,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import psutil
+from recording import machine, write_results
 
 from fraud_testbed.elasticsearch import run_elasticsearch
 from fraud_testbed.kafka import run_kafka
@@ -92,19 +91,17 @@ def main() -> None:
     report = {
         "benchmark": "testbed",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {
-            "cpus": psutil.cpu_count(),
-            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(),
-        },
+        "machine": machine(),
         "components": results,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"{'component':<62} {'start-up s':>10} {'RSS MiB':>9}")
-    for row in results:
-        print(f"{row['component']:<62} {row['startup_s']:>10} {row['rss_mib']:>9}")
-    print(f"written to {RESULTS}")
+    write_results(RESULTS, report, summary)
+
+
+def summary(report: dict) -> str:
+    lines = [f"{'component':<62} {'start-up s':>10} {'RSS MiB':>9}"]
+    for row in report["components"]:
+        lines.append(f"{row['component']:<62} {row['startup_s']:>10} {row['rss_mib']:>9}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

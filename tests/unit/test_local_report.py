@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from fraud_local.report import write_report
 from fraud_local.tally import Tally, percentile
 
@@ -36,7 +38,8 @@ def test_precision_recall_and_latency():
     # t8 comes after the last transaction an alert names: the job had not read it yet
     assert measured.recall() == {"card_testing": (2, 2)}
     assert measured.latencies() == [6.0, 7.0]
-    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+    assert percentile([4.0, 1.0, 3.0, 2.0], 0.99) == pytest.approx(3.97)
     assert percentile([], 0.5) is None
 
 
