@@ -153,6 +153,7 @@ def _letter(record: dict[str, Any], rejection: Rejection, settings: DetectSettin
         record["offset"],
         datetime.now(UTC),
         settings.key,
+        tokenised=True,
     )
     return dead_letter_row(letter, record["event_ms"], record["kafka_ms"])
 

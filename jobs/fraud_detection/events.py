@@ -182,9 +182,10 @@ def parse_transaction(
 
 
 def transaction_record(
-    event: dict[str, Any], key: bytes
+    event: dict[str, Any], key: bytes, ids_may_hold_cards: bool = True
 ) -> tuple[dict[str, Any] | None, Rejection | None]:
-    """The tokenised transaction of a decoded event, or why it is rejected."""
+    """The tokenised transaction of a decoded event, or why it is rejected. Its ids are searched
+    for card numbers unless its payload was seen to show none (`ids_may_hold_cards` False)."""
     try:
         found = schema_problems(event)
     except RecursionError:  # a value nested about a thousand deep: orjson takes up to 1024
@@ -209,7 +210,7 @@ def transaction_record(
         latitude=float(event["latitude"]),
         longitude=float(event["longitude"]),
     )
-    return tokenise_identifiers(record, key), None
+    return tokenise_identifiers(record, key) if ids_may_hold_cards else record, None
 
 
 def dead_letter(
@@ -220,14 +221,19 @@ def dead_letter(
     offset: int,
     detection_time: datetime,
     key: bytes,
+    tokenised: bool = False,
 ) -> dict[str, Any]:
-    """The dead-letter document of a rejected message (card numbers in it tokenised)."""
+    """The dead-letter document of a rejected message (card numbers in it tokenised). With
+    `tokenised`, `raw` and the error are the job's own, made of tokenised values, and are kept as
+    they are: redacting them again would turn a token's run of digits into a token."""
+    if not tokenised:
+        rejection = Rejection(rejection.reason, redact_card_numbers(rejection.error, key))
     return {
         "reason": rejection.reason,
-        "error": redact_card_numbers(rejection.error, key)[:ERROR_CHARS],
+        "error": rejection.error[:ERROR_CHARS],
         "source_topic": source_topic,
         "partition": partition,
         "offset": offset,
-        "payload": redacted_payload(raw, key),
+        "payload": raw.decode() if tokenised else redacted_payload(raw, key),
         "detection_time": rfc3339(detection_time),
     }

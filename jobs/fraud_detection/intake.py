@@ -24,6 +24,8 @@ from typing import Any
 
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql.streaming.stateful_processor import StatefulProcessor, StatefulProcessorHandle
 
 from fraud_detection.alerts import rfc3339_ms
@@ -31,7 +33,11 @@ from fraud_detection.bucket_state import pack, store_entry, unpack, without_idle
 from fraud_detection.events import Rejection, dead_letter, decode_event, transaction_record
 from fraud_detection.outcomes import LABEL_FIELDS, parse_label
 from fraud_detection.terminals import DAY_MS, TerminalState
-from fraud_detection.tokens import CARD_DIGITS_MIN, tokenise_card_numbers_in_identifier
+from fraud_detection.tokens import (
+    CARD_DIGITS_MIN,
+    ids_may_hold_card_numbers,
+    tokenise_card_numbers_in_identifier,
+)
 
 # An accepted transaction's fields from its event (the card number tokenised, the event time in
 # ms); RECORD_FIELDS adds where it was read: what the second stage reads.
@@ -84,11 +90,18 @@ def _future(event_ms: int, kafka_ms: int, settings: IntakeSettings) -> Rejection
 
 
 def parse_input(
-    terminal: str, value: bytes | None, meta: str, settings: IntakeSettings, now
+    terminal: str,
+    value: bytes | None,
+    meta: str,
+    settings: IntakeSettings,
+    now,
+    ids_may_hold_cards: bool = True,
 ) -> tuple[str, dict[str, Any]] | None:
     """A Kafka record of `terminal` parsed: ("transaction", record with RECORD_FIELDS),
     ("label", parse_label's record), ("dead_letter", document), or None for a label that is not
-    about a transaction. `meta` is "topic,partition,offset,kafka ms". Never raises."""
+    about a transaction. `meta` is "topic,partition,offset,kafka ms". The ids are searched for
+    card numbers unless `ids_may_hold_cards` is False (tokens.ids_may_hold_card_numbers).
+    Never raises."""
     topic, partition, offset, kafka_ms = meta.rsplit(",", 3)
     partition, offset, kafka_ms = int(partition), int(offset), int(kafka_ms)
     is_label = topic == settings.labels_topic
@@ -96,12 +109,12 @@ def parse_input(
     record = None
     if event is not None:
         if is_label:
-            record, rejection = parse_label(event, settings.key)
+            record, rejection = parse_label(event, settings.key, ids_may_hold_cards)
             if record is None and rejection is None:
                 return None
         else:
-            record, rejection = transaction_record(event, settings.key)
-    if len(terminal) >= CARD_DIGITS_MIN:  # compared with the record's, card numbers tokenised
+            record, rejection = transaction_record(event, settings.key, ids_may_hold_cards)
+    if ids_may_hold_cards and len(terminal) >= CARD_DIGITS_MIN:  # as the record's is
         terminal = tokenise_card_numbers_in_identifier(terminal, settings.key)
     if record is not None and record["terminal_id"] != terminal:
         record, rejection = None, Rejection("schema_violation", "terminal_id is ambiguous")
@@ -128,10 +141,14 @@ def read(
     now = datetime.now(UTC)
     inputs: dict[str, list[tuple]] = {}
     letters: list[tuple] = []
+    labels = f"{settings.labels_topic},"
     for frame in frames:
-        columns = (frame["terminal"].tolist(), frame["value"].tolist(), frame["meta"].tolist())
-        for terminal, value, meta in zip(*columns, strict=True):
-            parsed = parse_input(terminal, value, meta, settings, now)
+        values, metas = frame["value"].tolist(), frame["meta"].tolist()
+        own_cards = pc.if_else(pc.starts_with(pa.array(metas, pa.string()), labels), 0, 1)
+        suspects = ids_may_hold_card_numbers(values, own_cards)
+        columns = (frame["terminal"].tolist(), values, metas, suspects)
+        for terminal, value, meta, suspect in zip(*columns, strict=True):
+            parsed = parse_input(terminal, value, meta, settings, now, suspect)
             if parsed is None:
                 continue
             kind, record = parsed

@@ -27,10 +27,12 @@ def _label_validator() -> jsonschema_rs.Validator:
     return jsonschema_rs.validator_for(load_schema("label"), validate_formats=True)
 
 
-def parse_label(event: Any, key: bytes) -> tuple[dict[str, Any] | None, Rejection | None]:
+def parse_label(
+    event: Any, key: bytes, ids_may_hold_cards: bool = True
+) -> tuple[dict[str, Any] | None, Rejection | None]:
     """The label of a transaction (card numbers in its ids tokenised with `key`, as in its
-    transaction), (None, None) for a sensor or application label, or why the event is rejected.
-    Never raises."""
+    transaction, unless its payload was seen to show none), (None, None) for a sensor or
+    application label, or why the event is rejected. Never raises."""
     try:
         _label_validator().validate(event)
     except jsonschema_rs.ValidationError as error:
@@ -54,7 +56,7 @@ def parse_label(event: Any, key: bytes) -> tuple[dict[str, Any] | None, Rejectio
         "is_fraud": event["is_fraud"],
         "scenario": event["scenario"] or "",
     }
-    return tokenise_identifiers(record, key), None
+    return tokenise_identifiers(record, key) if ids_may_hold_cards else record, None
 
 
 def outcome_dimensions(

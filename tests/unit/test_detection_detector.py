@@ -71,6 +71,17 @@ def test_a_transaction_later_than_the_account_watermark_is_a_dead_letter_with_it
     assert account.transactions == 2
 
 
+def test_a_late_transactions_dead_letter_shows_its_tokens_as_the_alerts_do():
+    """Its payload is the job's tokenised record, not redacted again: a token with a long run of
+    decimal digits (one in about 30) would otherwise become a token of a token."""
+    token = "tok_59794f6b1d900287469576321c466e36"  # a run of 15 digits in the middle
+    account = AccountState()
+    detect(account, [record(1, 60, card=token, customer_id=token)], SETTINGS)
+    rows = detect(account, [record(2, 45, card=token, customer_id=token)], SETTINGS)
+    payload = json.loads(json.loads(rows[0][-1])["payload"])
+    assert (payload["card_token"], payload["customer_id"]) == (token, token)
+
+
 def test_alerts_do_not_depend_on_micro_batch_boundaries():
     events = [record(n, n, 1.0 if n < 3 else 30.0 * n) for n in range(12)]
     whole = alerts(detect(AccountState(), events, SETTINGS))

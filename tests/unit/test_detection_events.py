@@ -150,3 +150,15 @@ def test_a_dead_letter_cuts_its_error_only_after_tokenising_it():
             letter = dead_letter(raw, rejection, "topic", 0, 1, datetime.now(UTC), KEY)
             assert len(letter["error"]) <= ERROR_CHARS
             assert CARD[:6] not in letter["error"], (filler, letter["error"])
+
+
+@pytest.mark.parametrize(
+    "customer_id, tokenised",
+    [("1234567890123", True), ("123456789012", False), ("C-4111111111111111", True)],
+)
+def test_a_card_number_in_an_id_of_a_transaction_is_tokenised_from_13_characters(
+    customer_id, tokenised
+):
+    record, _ = parse_transaction(encode(transaction(customer_id=customer_id)), KEY)
+    assert (record["customer_id"] != customer_id) == tokenised
+    assert (card_token(re.sub(r"\D", "", customer_id), KEY) in record["customer_id"]) == tokenised

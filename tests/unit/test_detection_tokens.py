@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
 import pytest
 
+import fraud_simulator
 from fraud_detection.config import ConfigError, tokenization_key
+from fraud_detection.harness import encode, label, transaction
 from fraud_detection.tokens import (
     card_token,
+    ids_may_hold_card_numbers,
     redact_card_numbers,
     tokenise_card_numbers_in_identifier,
 )
@@ -36,18 +43,27 @@ def test_the_job_refuses_a_missing_or_short_key():
     assert tokenization_key({"TOKENIZATION_KEY": "s" * 32}) == b"s" * 32
 
 
-@pytest.mark.parametrize(
-    "identifier, card, expected",
-    [
-        ("4111111111111111", "4111111111111111", "{}"),
-        ("C-5500005555555559", "5500005555555559", "C-{}"),
-        ("4111 1111 1111 1111", "4111111111111111", "{}"),
-        ("T4111-1111-1111-1111/2", "4111111111111111", "T{}/2"),
-        ("3782 822463 10005", "378282246310005", "{}"),
-        ("41111111111111111225", "41111111111111111225", "{}"),  # an expiry date glued on
-        ("\uff14" * 16, "4" * 16, "{}"),  # fullwidth digits: the token of the ASCII ones
-    ],
-)
+# Ids holding a card number, the digits tokenised, and what the id becomes ({} the token).
+CARDS_IN_IDS = [
+    ("4111111111111111", "4111111111111111", "{}"),
+    ("C-5500005555555559", "5500005555555559", "C-{}"),
+    ("4111 1111 1111 1111", "4111111111111111", "{}"),
+    ("T4111-1111-1111-1111/2", "4111111111111111", "T{}/2"),
+    ("3782 822463 10005", "378282246310005", "{}"),
+    ("41111111111111111225", "41111111111111111225", "{}"),  # an expiry date glued on
+    ("\uff14" * 16, "4" * 16, "{}"),  # fullwidth digits: the token of the ASCII ones
+    ("1234567890123", "1234567890123", "{}"),  # 13 in a row: replaced, card or not
+    ("3782-822463-10005", "378282246310005", "{}"),
+    ("4111\u00a01111\u00a01111\u00a01111", "4111111111111111", "{}"),  # no-break spaces
+    ("4111\u20131111\u20131111\u20131111", "4111111111111111", "{}"),  # en dashes
+    ("C.4111.1111.1111.1111", "4111111111111111", "C.{}"),
+    ("4111/1111_1111  1111", "4111111111111111", "{}"),  # mixed, doubled
+    ("T14111 1111 1111 1111", "14111111111111111", "T{}"),  # a digit glued on
+    ("\u200b".join("4111111111111111"), "4111111111111111", "{}"),  # zero-width spaces
+]
+
+
+@pytest.mark.parametrize("identifier, card, expected", CARDS_IN_IDS)
 def test_a_card_number_written_into_an_identifier_is_replaced_by_its_token(
     identifier, card, expected
 ):
@@ -58,7 +74,39 @@ def test_a_card_number_written_into_an_identifier_is_replaced_by_its_token(
 
 @pytest.mark.parametrize(
     "identifier",
-    ["C00000123", "tx-11-23-00001234", "123456789012", "D0000000123", "FR-IDF", "4111 1111 1111"],
+    [
+        "C00000123",
+        "tx-11-23-00001234",
+        "tx-3-20514-00000000",
+        "123456789012",
+        "D0000000123",
+        "FR-IDF",
+        "4111 1111 1111",
+        "order-20260302-000123",
+        "C\u200b00000123",  # an invisible character, no card number: kept as it came
+    ],
 )
 def test_identifiers_without_a_card_number_are_kept_as_they_are(identifier):
     assert tokenise_card_numbers_in_identifier(identifier, b"k" * 16) == identifier
+
+
+@pytest.mark.parametrize("identifier, card, expected", CARDS_IN_IDS)
+def test_a_payload_with_a_card_number_in_an_id_is_always_searched(identifier, card, expected):
+    """The raw payload's check, which spares the common case the search, misses none of them."""
+    payloads = [
+        encode(transaction(customer_id=identifier)),
+        encode(transaction(terminal_id=identifier), "utf-16"),
+        json.dumps(transaction(merchant_id=identifier), ensure_ascii=False).encode(),
+        encode(label(transaction_id=identifier)),
+    ]
+    assert ids_may_hold_card_numbers(payloads, pa.array([1, 1, 1, 0])) == [True] * 4
+
+
+def test_simulated_payloads_are_not_searched_their_own_card_number_aside():
+    start, week = datetime(2026, 3, 2, tzinfo=UTC), timedelta(days=7)
+    settings = {"customers": 200, "terminals": 50, "seed": 5, "fraudRate": 0.05}
+    events = list(fraud_simulator.generate(settings, start, week))
+    payloads = [event.payload.encode() for event in events] + [None]
+    own = pa.array([int(event.kind == "transaction") for event in events] + [1])
+    assert {event.kind for event in events} == {"transaction", "label"}
+    assert ids_may_hold_card_numbers(payloads, own) == [False] * len(events) + [True]
