@@ -90,8 +90,15 @@ class Tally:
                 result[scenario][1] += 1
         return {scenario: (hit, total) for scenario, (hit, total) in sorted(result.items())}
 
-    def latencies(self) -> list[float]:
-        return sorted(a.latency for a in self.alerts.values() if a.latency is not None)
+    def latencies(self, after_start_up: bool = False) -> list[float]:
+        """The alerts' latencies, sorted. `after_start_up`: only those of alerts on transactions
+        sent after the first alert was written, leaving out the backlog the job's first
+        micro-batch reads while it starts (tens of seconds on a cold JVM)."""
+        timed = [a for a in self.alerts.values() if a.latency is not None]
+        if after_start_up and timed:
+            first = min(alert.written for alert in timed)
+            timed = [alert for alert in timed if alert.written - alert.latency >= first]
+        return sorted(alert.latency for alert in timed)
 
 
 def percentile(values: list[float], share: float) -> float | None:

@@ -47,6 +47,8 @@ def test_report_files(tmp_path):
     path = write_report(tally(), tmp_path, {"pipeline": "fraud/payments"}, {"auc_roc": 0.9})
     numbers = json.loads((tmp_path / "report.json").read_text())
     assert numbers["alerts"] == 2
+    assert numbers["latency_seconds"]["p50"] == 6.5
+    assert numbers["latency_seconds_after_start_up"] == dict.fromkeys(("p50", "p90", "p99", "max"))
     assert numbers["precision_by_rule"]["model"]["precision"] == 0.0
     assert numbers["recall_by_scenario"]["card_testing"]["recall"] == 1.0
     text = path.read_text()
@@ -54,3 +56,17 @@ def test_report_files(tmp_path):
         assert (tmp_path / f"{figure}.png").stat().st_size > 1000
         assert f"({figure}.png)" in text
     assert "auc_roc 0.9" in text
+    assert "after start-up (alerts on transactions sent after the first alert" in text
+
+
+def test_latency_after_start_up_leaves_out_the_backlog_of_the_first_micro_batch():
+    measured = Tally()
+    for number, sent in enumerate((100.0, 101.0, 131.0, 132.0)):
+        measured.add("transactions", {"transaction_id": f"t{number}"}, sent)
+    for alert_id, transaction, written in (("a0", "t0", 130.0), ("a1", "t1", 130.5),
+                                           ("a2", "t2", 133.0), ("a3", "t3", 135.0)):  # fmt: skip
+        value = {"alert_id": alert_id, "rule": "model", "score": 0.9}
+        measured.add("alerts", value | {"transaction_ids": [transaction]}, written)
+    measured.settle(final=True)
+    assert measured.latencies() == [2.0, 3.0, 29.5, 30.0]
+    assert measured.latencies(after_start_up=True) == [2.0, 3.0]  # sent after 130.0
