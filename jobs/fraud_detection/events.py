@@ -15,7 +15,6 @@ import orjson
 
 from fraud_detection.alerts import rfc3339
 from fraud_detection.tokens import (
-    CARD_DIGITS_MIN,
     card_token,
     redact_card_numbers,
     redact_card_numbers_in_bytes,
@@ -85,7 +84,7 @@ def tokenise_identifiers(record: dict[str, Any], key: bytes) -> dict[str, Any]:
     """`record` with the card numbers written into its IDENTIFIER_FIELDS tokenised, in place."""
     for name in IDENTIFIER_FIELDS:
         value = record.get(name)
-        if value is not None and len(value) >= CARD_DIGITS_MIN:  # shorter ones hold none
+        if value is not None:
             record[name] = tokenise_card_numbers_in_identifier(value, key)
     return record
 

@@ -33,11 +33,7 @@ from fraud_detection.bucket_state import pack, store_entry, unpack, without_idle
 from fraud_detection.events import Rejection, dead_letter, decode_event, transaction_record
 from fraud_detection.outcomes import LABEL_FIELDS, parse_label
 from fraud_detection.terminals import DAY_MS, TerminalState
-from fraud_detection.tokens import (
-    CARD_DIGITS_MIN,
-    ids_may_hold_card_numbers,
-    tokenise_card_numbers_in_identifier,
-)
+from fraud_detection.tokens import ids_may_hold_card_numbers, tokenise_card_numbers_in_identifier
 
 # An accepted transaction's fields from its event (the card number tokenised, the event time in
 # ms); RECORD_FIELDS adds where it was read: what the second stage reads.
@@ -114,7 +110,7 @@ def parse_input(
                 return None
         else:
             record, rejection = transaction_record(event, settings.key, ids_may_hold_cards)
-    if ids_may_hold_cards and len(terminal) >= CARD_DIGITS_MIN:  # as the record's is
+    if ids_may_hold_cards:  # compared with the record's, whose ids are tokenised
         terminal = tokenise_card_numbers_in_identifier(terminal, settings.key)
     if record is not None and record["terminal_id"] != terminal:
         record, rejection = None, Rejection("schema_violation", "terminal_id is ambiguous")

@@ -67,6 +67,8 @@ def tokenise_card_numbers_in_identifier(identifier: str, key: bytes) -> str:
     The same identifier always gives the same result, so what is grouped by it stays grouped.
     Invisible characters (zero-width spaces, Unicode category Cf) are dropped first when there
     is a card number between them."""
+    if len(identifier) < CARD_DIGITS_MIN:  # too short to hold one: the common case, at once
+        return identifier
     visible = identifier
     if not identifier.isascii():
         visible = "".join(char for char in identifier if unicodedata.category(char) != "Cf")
