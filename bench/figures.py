@@ -2,9 +2,9 @@
 
 Reads bench/results/detection.json and bench/results/query_shapes.json (written by
 bench/detection.py and bench/query_shapes.py) and draws, against the targets of issue #5:
-throughput, latency, what a micro-batch costs, the JVM's warm-up, and Spark's own floor for
-one and two stateful stages. A step a run could not measure is drawn as "n/a". Run after the
-benchmarks (`make bench` does); takes a second.
+throughput, latency (at half load, and by load), what a micro-batch costs, the JVM's warm-up,
+and Spark's own floor for one and two stateful stages. A step a run could not measure is drawn
+as "n/a". Run after the benchmarks (`make bench` does); takes a second.
 """
 
 from __future__ import annotations
@@ -67,7 +67,6 @@ def latency_panel(ax: Axes, results: dict) -> None:
     floor = results["query_floor_latency"]
     steps = [
         ("job,\nhalf load", JOB, results["latency_micro_batch"]),
-        ("job,\nquarter load", JOB, results["latency_micro_batch_quarter_load"]),
         ("floor, the\njob's half load", FLOOR, floor["at_the_jobs_half_load"]),
         ("floor, half its\nown throughput", FLOOR, floor["at_half_its_throughput"]),
         ("real-time trigger,\nstateless rule", JOB, results["latency_real_time_stateless"]),
@@ -91,6 +90,39 @@ def latency_panel(ax: Axes, results: dict) -> None:
     ax.set_title(
         "Latency, p50 (light) and p99: job to the alert, floor to its micro-batch's end",
         fontsize=10,
+    )
+    ax.legend(fontsize=8)
+
+
+def load_panel(ax: Axes, results: dict) -> None:
+    """p50 and p99 of the job's latency by load (half the warm throughput and the lighter
+    loads), to the alert and to the end of each transaction's micro-batch; and a trickle."""
+    steps = sorted(
+        [results["latency_micro_batch"], *results["latency_lighter_loads"]],
+        key=lambda step: step["rate_per_second"],
+    )
+    rates = [step["rate_per_second"] for step in steps]
+    nan = float("nan")
+    lines = (
+        ("p50 to the alert", "p50_seconds", False, ":", JOB),
+        ("p99 to the alert", "p99_seconds", False, "-", JOB),
+        ("p99 to the micro-batch's end", "p99_seconds", True, "-.", "tab:cyan"),
+    )
+    for label, key, to_end, style, colour in lines:
+        values = [(step["to_micro_batch_end"] if to_end else step).get(key, nan) for step in steps]
+        ax.plot(rates, values, style, marker="o", color=colour, label=label)
+    trickle = results["trickle"]
+    ax.plot([trickle["rate_per_second"]], [trickle["to_micro_batch_end"].get("p99_seconds", nan)],
+            "s", color=FLOOR, label="p99 to the micro-batch's end, a trickle")  # fmt: skip
+    _target(ax, P99_TARGET_SECONDS, "target p99")
+    ax.set_xscale("log")
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("transactions / s (log)")
+    ax.set_ylabel("seconds")
+    met = results["load_meeting_latency_target"]
+    ax.set_title(
+        f"Latency by load: p99 <= {P99_TARGET_SECONDS:g} s "
+        + (f"up to {met:,}/s" if met else "at no load measured")
     )
     ax.legend(fontsize=8)
 
@@ -161,13 +193,15 @@ def shapes_panels(throughput_ax: Axes, latency_ax: Axes, shapes: dict) -> None:
 
 
 def detection_figure(results: dict, shapes: dict) -> Figure:
-    """The six panels, titled with when each benchmark ran."""
-    figure, axes = plt.subplots(2, 3, figsize=(17, 9.5))
+    """The seven panels, titled with when each benchmark ran."""
+    figure, axes = plt.subplots(2, 4, figsize=(22, 9.5))
     throughput_panel(axes[0][0], results)
     latency_panel(axes[0][1], results)
-    micro_batch_panel(axes[0][2], results)
+    load_panel(axes[0][2], results)
+    micro_batch_panel(axes[0][3], results)
     warm_up_panel(axes[1][0], results)
     shapes_panels(axes[1][1], axes[1][2], shapes)
+    figure.delaxes(axes[1][3])
     machine = results["machine"]
     speed = machine.get("sum_range_10000_us")
     figure.suptitle(
