@@ -152,11 +152,12 @@ def job_config(
 def run_to_end(spark, config, max_offsets: int, timeout_s: float = STEP_TIMEOUT_S):
     """Run the job over what its topic holds (an availableNow trigger, micro-batches of at most
     `max_offsets` records); its query, ended."""
-    queries, listener = start_job(spark, config, JobMetrics(), {"availableNow": True}, max_offsets)
-    for query in queries:
+    job = start_job(spark, config, JobMetrics(), {"availableNow": True}, max_offsets)
+    for query in job.queries:
         query.awaitTermination(timeout_s)
-    spark.streams.removeListener(listener)
-    return queries[0]
+        query.stop()
+    job.close()
+    return job.queries[0]
 
 
 def measure_throughput(
@@ -384,18 +385,19 @@ def measure_latency(spark, bootstrap: str, workdir: Path, rate: float, messages)
     topic = f"latency-{uuid.uuid4().hex[:6]}"
     create_topics(bootstrap, [topic], TRANSACTION_PARTITIONS)
     config = job_config(bootstrap, workdir, topic)
-    queries, listener = start_job(spark, config, JobMetrics())
+    job = start_job(spark, config, JobMetrics())
     fed = feed_running(bootstrap, topic, messages, rate)
-    for query in queries:
+    for query in job.queries:
         query.stop()
-    spark.streams.removeListener(listener)
-    batches = batch_sizes_and_seconds(queries[0])
+    job.close()
+    query = job.queries[0]
+    batches = batch_sizes_and_seconds(query)
     sent = list(messages_of(bootstrap, topic))
     return {
         "rate_per_second": round(rate),
         "feed_seconds": round(fed, 1),
         **latencies(sent, bootstrap, config.topics["alerts"]),
-        "to_micro_batch_end": batch_end_latencies(sent, topic, queries[0]),
+        "to_micro_batch_end": batch_end_latencies(sent, topic, query),
         "batches": [{"rows": rows, "seconds": seconds} for rows, seconds in batches],
     }
 

@@ -261,8 +261,9 @@ def feed(kafka, spark, elasticsearch, prometheus, kube, workdir: Path) -> Iterat
         metrics = JobMetrics()
         metrics.serve(metrics_port, "127.0.0.1")
         prometheus.add_target("fraud-detection", f"127.0.0.1:{metrics_port}", labels)
-        queries, listener = start_job(spark, config, metrics, None, MAX_OFFSETS_PER_TRIGGER)
-        stack.callback(spark.streams.removeListener, listener)
+        job = start_job(spark, config, metrics, None, MAX_OFFSETS_PER_TRIGGER)
+        queries = job.queries
+        stack.callback(job.close)  # after the queries stop (callbacks run last first)
         stack.callback(_stop_when_idle, queries, stop, simulator)
         client = elasticsearch.client()
         fed = Feed(

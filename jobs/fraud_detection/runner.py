@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
+from pyspark.sql.streaming import StreamingQuery
 
 from fraud_detection.config import JobConfig, load_config, tokenization_key
 from fraud_detection.job import MAX_OFFSETS_PER_TRIGGER, DetectionJob
@@ -40,22 +42,36 @@ def session_settings(checkpoint_location: str) -> dict[str, str]:
     return settings
 
 
+@dataclass
+class StartedJob:
+    """A started job's queries, and what they hold until `close`."""
+
+    spark: SparkSession
+    queries: list[StreamingQuery]
+    listener: MetricsListener
+    sinks: Sinks
+
+    def close(self) -> None:
+        """Once the queries have stopped: remove the metrics listener, close the sinks' clients."""
+        self.spark.streams.removeListener(self.listener)
+        self.sinks.close()
+
+
 def start_job(
     spark: SparkSession,
     config: JobConfig,
     metrics: JobMetrics,
     trigger: dict | None = None,
     max_offsets_per_trigger: int = MAX_OFFSETS_PER_TRIGGER,
-):
-    """Start the queries on `spark` with a listener feeding `metrics`; returns the queries and
-    the listener."""
+) -> StartedJob:
+    """Start the queries on `spark` with a listener feeding `metrics`."""
     for key, value in session_settings(config.checkpoint_location).items():
         spark.conf.set(key, value)
     listener = MetricsListener(metrics)
     spark.streams.addListener(listener)
     sinks = Sinks(config, metrics)
     job = DetectionJob(spark, config, tokenization_key(), sinks, max_offsets_per_trigger)
-    return job.start(trigger), listener
+    return StartedJob(spark, job.start(trigger), listener, sinks)
 
 
 def run(
@@ -73,7 +89,8 @@ def run(
     metrics = JobMetrics()
     metrics.serve(config.metrics_port, metrics_address)
     trigger = {"availableNow": True} if available_now else None
-    queries, _ = start_job(spark, config, metrics, trigger, max_offsets_per_trigger)
+    job = start_job(spark, config, metrics, trigger, max_offsets_per_trigger)
+    queries = job.queries
     log.info("started %d queries for pipeline %s", len(queries), config.pipeline)
     try:
         if available_now:
@@ -83,6 +100,9 @@ def run(
             spark.streams.awaitAnyTermination()
     except StreamingQueryException:
         log.exception("a query failed; stopping the job")
+    for query in queries:
+        query.stop()
+    job.close()
     failed = [query for query in queries if query.exception() is not None]
     for query in failed:
         log.error("query %s failed: %s", query.name, query.exception())

@@ -89,6 +89,15 @@ class Sinks:
         self.es = elastic.connect(config.elasticsearch_url) if config.elasticsearch_url else None
         self.origin = {"pipeline": config.pipeline, "namespace": config.namespace}
 
+    def close(self) -> None:
+        """Close the Kafka producer and the Elasticsearch client once the queries have stopped.
+        A micro-batch's messages were all delivered or its batch failed, to be replayed from the
+        checkpoint: what the producer still holds is purged, not waited for."""
+        self.producer.purge()
+        self.producer.close()
+        if self.es is not None:
+            self.es.close()
+
     def prepare(self) -> None:
         """Install the Elasticsearch index templates."""
         if self.es is not None:

@@ -93,9 +93,12 @@ class KafkaOutput:
         self.metrics.queued.set(len(self.producer))
 
     def close(self, timeout: float = 60.0) -> None:
-        """Flush: wait up to `timeout` seconds for every message to be delivered or fail."""
+        """Flush: wait up to `timeout` seconds for every message to be delivered or fail; then
+        close the producer (the messages still undelivered are reported, not waited for)."""
         left = self.producer.flush(timeout)
         self.metrics.queued.set(left)
+        self.producer.purge()
+        self.producer.close()
         if left or self.failed:
             raise DeliveryFailed(
                 f"{left} messages undelivered after {timeout:g} s, {self.failed} refused"

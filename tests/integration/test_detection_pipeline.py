@@ -138,15 +138,17 @@ def run(kafka, spark, elasticsearch, prometheus, environment, simulated_topic, t
 
 def run_to_end(spark, kafka, config, metrics, batch_records: int = MAX_OFFSETS_PER_TRIGGER):
     """Run the job in this process over the whole topic (availableNow); the alerts."""
-    queries, listener = start_job(
+    job = start_job(
         spark, config, metrics, {"availableNow": True}, max_offsets_per_trigger=batch_records
     )
     try:
-        for query in queries:
+        for query in job.queries:
             assert query.awaitTermination(RUN_TIMEOUT_S), f"{query.name} still running"
             assert query.exception() is None, query.exception()
     finally:
-        spark.streams.removeListener(listener)
+        for query in job.queries:
+            query.stop()
+        job.close()
     return read_json(kafka.bootstrap_servers, config.topics["alerts"])
 
 
