@@ -52,9 +52,14 @@ class StartedJob:
     sinks: Sinks
 
     def close(self) -> None:
-        """Once the queries have stopped: remove the metrics listener, close the sinks' clients."""
-        self.spark.streams.removeListener(self.listener)
-        self.sinks.close()
+        """Stop the queries (waiting for a running micro-batch), remove the metrics listener and
+        close the sinks' clients."""
+        try:
+            for query in self.queries:
+                query.stop()
+            self.spark.streams.removeListener(self.listener)
+        finally:
+            self.sinks.close()
 
 
 def start_job(
@@ -71,7 +76,11 @@ def start_job(
     spark.streams.addListener(listener)
     sinks = Sinks(config, metrics)
     job = DetectionJob(spark, config, tokenization_key(), sinks, max_offsets_per_trigger)
-    return StartedJob(spark, job.start(trigger), listener, sinks)
+    try:
+        return StartedJob(spark, job.start(trigger), listener, sinks)
+    except BaseException:
+        StartedJob(spark, [], listener, sinks).close()
+        raise
 
 
 def run(
@@ -100,8 +109,6 @@ def run(
             spark.streams.awaitAnyTermination()
     except StreamingQueryException:
         log.exception("a query failed; stopping the job")
-    for query in queries:
-        query.stop()
     job.close()
     failed = [query for query in queries if query.exception() is not None]
     for query in failed:

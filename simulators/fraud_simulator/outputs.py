@@ -45,6 +45,10 @@ def producer_config(bootstrap_servers: str) -> dict:
     }
 
 
+# Delivery reports of the messages `close` gives up on: counted there as undelivered, not refused.
+PURGED = (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT)
+
+
 class KafkaOutput:
     """Produces every event keyed (card, transaction, terminal or application id)."""
 
@@ -64,7 +68,7 @@ class KafkaOutput:
         self.producer = Producer(config)
 
     def _on_delivery(self, error: KafkaError | None, message) -> None:
-        if error is not None:
+        if error is not None and error.code() not in PURGED:
             self.failed += 1
             self.metrics.delivery_errors.labels(message.topic(), error.name()).inc()
             log.error("delivery to %s failed: %s", message.topic(), error.str())
@@ -95,10 +99,12 @@ class KafkaOutput:
     def close(self, timeout: float = 60.0) -> None:
         """Flush: wait up to `timeout` seconds for every message to be delivered or fail; then
         close the producer (the messages still undelivered are reported, not waited for)."""
-        left = self.producer.flush(timeout)
-        self.metrics.queued.set(left)
-        self.producer.purge()
-        self.producer.close()
+        try:
+            left = self.producer.flush(timeout)
+            self.metrics.queued.set(left)
+        finally:
+            self.producer.purge()
+            self.producer.close()
         if left or self.failed:
             raise DeliveryFailed(
                 f"{left} messages undelivered after {timeout:g} s, {self.failed} refused"

@@ -146,8 +146,6 @@ def run_to_end(spark, kafka, config, metrics, batch_records: int = MAX_OFFSETS_P
             assert query.awaitTermination(RUN_TIMEOUT_S), f"{query.name} still running"
             assert query.exception() is None, query.exception()
     finally:
-        for query in job.queries:
-            query.stop()
         job.close()
     return read_json(kafka.bootstrap_servers, config.topics["alerts"])
 

@@ -1,5 +1,6 @@
 """Outputs without a broker: refused messages and back-pressure are counted, never hidden."""
 
+import time
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
@@ -41,6 +42,20 @@ def test_an_unreachable_broker_fills_the_queue_then_every_loss_is_counted():
         output.close(timeout=10)
     assert sample(metrics, "fraudsim_backpressure_waits_total") >= 1
     assert sample(metrics, "fraudsim_delivery_errors_total") == 300
+
+
+def test_closing_gives_up_on_what_is_still_queued_and_reports_it_once():
+    metrics = Metrics()
+    output = KafkaOutput(f"127.0.0.1:{free_port()}", {"transactions": "t", "labels": "l"}, metrics)
+    batch = one_batch().slice(0, 50)
+    output.write(batch)  # queued: nothing listens, and messages wait 300 s to time out
+    began = time.monotonic()
+    with pytest.raises(DeliveryFailed, match="50 messages undelivered after 1 s, 0 refused"):
+        output.close(timeout=1)
+    assert time.monotonic() - began < 10
+    assert sample(metrics, "fraudsim_delivery_errors_total") == 0  # given up, not refused
+    with pytest.raises(RuntimeError, match="closed"):
+        output.producer.produce("t", b"late")
 
 
 def test_a_kind_without_a_topic_is_a_configuration_error():
