@@ -18,6 +18,7 @@ from fraud_detection.tokens import (
     card_token,
     redact_card_numbers,
     redact_card_numbers_in_bytes,
+    redact_card_numbers_in_wide_text,
     tokenise_card_numbers_in_identifier,
 )
 from fraud_events import SCHEMA_VERSION, load_schema, luhn_valid, problems
@@ -71,13 +72,16 @@ def _reject_constant(token: str) -> float:
 
 def redacted_payload(raw: bytes | None, key: bytes) -> str:
     """The payload as text, card-like digit runs tokenised: UTF-8 when it is, base64 (of the
-    redacted bytes) otherwise."""
+    redacted bytes) otherwise. A payload with NULs may be UTF-16 or UTF-32 text (valid UTF-8
+    too when little-endian and in some scripts): its digits of any script are tokenised first."""
     if raw is None:
         return ""
+    wide = redact_card_numbers_in_wide_text(raw, key) if b"\x00" in raw else raw
     try:
-        return redact_card_numbers(raw.decode("utf-8"), key)
+        raw.decode("utf-8")
     except UnicodeDecodeError:
-        return base64.b64encode(redact_card_numbers_in_bytes(raw, key)).decode("ascii")
+        return base64.b64encode(redact_card_numbers_in_bytes(wide, key)).decode("ascii")
+    return redact_card_numbers(wide.decode("utf-8", errors="replace"), key)
 
 
 def tokenise_identifiers(record: dict[str, Any], key: bytes) -> dict[str, Any]:

@@ -68,6 +68,13 @@ def encode(event, encoding: str = "utf-8") -> bytes:
     return json.dumps(event).encode(encoding)
 
 
+def wide_digits(zero: int, encoding: str) -> bytes:
+    """A transaction whose card number is written in the script whose digit zero is `zero`, in
+    a wide text `encoding` (UTF-16 or UTF-32, non-ASCII characters as they are)."""
+    card = "".join(chr(zero + int(digit)) for digit in CARD)
+    return json.dumps(transaction(card_number=card), ensure_ascii=False).encode(encoding)
+
+
 def deeply_nested(event: dict, depth: int = 300) -> bytes:
     """`event` with one more field, objects nested `depth` deep (under a kilobyte of JSON)."""
     nested = '{"a": ' * depth + "{}" + "}" * depth
@@ -91,6 +98,8 @@ BAD_INPUTS = {
     "utf-16 text": (encode(transaction(), "utf-16-le"), "invalid_json"),
     "utf-16 with a byte-order mark": (encode(transaction(), "utf-16"), "not_utf8"),
     "utf-32 text": (encode(transaction(), "utf-32-be"), "invalid_json"),
+    "utf-16 text, Arabic-Indic digits": (wide_digits(0x0660, "utf-16-le"), "invalid_json"),
+    "utf-16, fullwidth digits": (wide_digits(0xFF10, "utf-16"), "not_utf8"),
     "missing amount": (encode(transaction(amount="<absent>")), "schema_violation"),
     "missing card": (encode(transaction(card_number="<absent>")), "schema_violation"),
     "amount as text": (encode(transaction(amount="12.5")), "schema_violation"),

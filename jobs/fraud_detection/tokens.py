@@ -40,6 +40,10 @@ _CARD_IN_IDENTIFIER = re.compile(  # the 4 digits every form starts with first: 
 # pyarrow): a run of 13 ASCII digits, the first three groups of a card printed in groups, or what
 # a byte pattern cannot read (non-ASCII text, escapes). A superset of _CARD_IN_IDENTIFIER's runs.
 _CARD_HINTS = r"\d{13}|\d{4}[\s._/\-]{1,3}\d{4,8}[\s._/\-]{1,3}\d{4}|[^\x00-\x7f]|\\"
+# The wide text encodings a payload with NULs may be in, whose non-ASCII digits no other pattern
+# sees (an Arabic-Indic 4, U+0664, is the bytes 0x64 0x06 in UTF-16-LE: valid UTF-8 too). UTF-32
+# first: UTF-32 text also reads as UTF-16, its digits there with NULs between.
+_WIDE_ENCODINGS = ("utf-32-le", "utf-32-be", "utf-16-le", "utf-16-be")
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _NUL_ESCAPE = re.compile(r"\\u0000|\\x00")
 
@@ -88,6 +92,26 @@ def ids_may_hold_card_numbers(payloads: list[bytes | None], own_runs: pa.Array) 
 def _card_run_token(run: str, key: bytes) -> str:
     digits = _digits(run)
     return card_token(digits, key) if len(digits) >= CARD_DIGITS_MIN else run
+
+
+def redact_card_numbers_in_wide_text(raw: bytes, key: bytes) -> bytes:
+    """`raw` with each card-like run that holds a non-ASCII digit replaced by its token, in every
+    wide text encoding `raw` decodes in (the token written in that encoding). For payloads that
+    may be UTF-16 or UTF-32 text; their ASCII digits, NULs between, the other patterns find."""
+    for encoding in _WIDE_ENCODINGS:
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        redacted = _CARD_LIKE.sub(
+            lambda run: (
+                run.group() if run.group().isascii() else card_token(_digits(run.group()), key)
+            ),
+            text,
+        )
+        if redacted != text:
+            raw = redacted.encode(encoding)
+    return raw
 
 
 def redact_card_numbers_in_bytes(raw: bytes, key: bytes) -> bytes:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from fraud_detection.events import _fast_validator, dead_letter, decode_event, parse_transaction
-from fraud_detection.harness import BAD_INPUTS, CARD, encode, transaction
+from fraud_detection.harness import BAD_INPUTS, CARD, encode, transaction, wide_digits
 from fraud_detection.tokens import card_token
 from fraud_events import problems
 
@@ -123,6 +123,25 @@ def test_no_card_number_survives_escapes_separators_or_ebcdic(raw):
     for text in (payload, letter["error"], json.loads(json.dumps(payload))):
         assert CARD not in decoded_digits(text), (text, letter)
     assert card_token(CARD, KEY) in payload + letter["error"], letter
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16", "utf-16-be", "utf-32-le", "utf-32"])
+@pytest.mark.parametrize(
+    "zero",
+    [0x0660, 0x06F0, 0x0966, 0xFF10],
+    ids=["arabic-indic", "persian", "devanagari", "fullwidth"],
+)
+def test_no_card_number_in_any_script_survives_in_utf16_or_utf32_text(encoding, zero):
+    """Digits of other scripts in wide text: some of it passes as UTF-8 (Arabic-Indic digits are
+    ASCII bytes and NULs in UTF-16-LE), some does not (fullwidth digits); neither leaks."""
+    raw = wide_digits(zero, encoding)
+    _, rejection = parse_transaction(raw, KEY)
+    letter = dead_letter(raw, rejection, "tx", 0, 1, datetime.now(UTC), KEY)
+    payload = letter["payload"]
+    sent = base64.b64decode(payload) if rejection.reason == "not_utf8" else payload.encode()
+    read = sent.decode(encoding, errors="replace")
+    assert CARD not in decoded_digits(read), read
+    assert read.count("tok_") == 1 and '"transaction_id": "tx-1"' in read, read
 
 
 def decoded_digits(text: str) -> str:
