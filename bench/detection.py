@@ -485,6 +485,11 @@ def median_seconds(batches: list[tuple[int, float]]) -> float:
     return round(float(np.median([seconds for _, seconds in batches])), 3)
 
 
+def steady_batches(step: dict) -> list[tuple[int, float]]:
+    """A step's micro-batches (rows, seconds) after its first, which also starts the query."""
+    return [(batch["rows"], batch["seconds"]) for batch in step["batches"][1:]]
+
+
 def cost_line(cost: dict | None) -> str:
     if cost is None:
         return "not fitted (fewer than two batch sizes)"
@@ -604,17 +609,15 @@ def main() -> int:
             progress(f"latency at {half:,.0f}/s")
             latency = measure_latency(spark, bootstrap, workdir, half, messages)
             results["latency_micro_batch"] = latency
-            measured = [
-                (batch["rows"], batch["seconds"])
-                for batch in throughput["batches"][1:] + latency["batches"][1:]
-            ]
+            measured = steady_batches(throughput) + steady_batches(latency)
             results["micro_batch_cost"] = batch_cost(measured)
             progress(f"p99 {latency.get('p99_seconds')} s; lighter loads")
             results["latency_lighter_loads"] = []
             for fraction in LIGHTER_LOADS:
                 rate = throughput["transactions_per_second"] / fraction
                 step = measure_latency(spark, bootstrap, workdir, rate, messages)
-                steady = [(batch["rows"], batch["seconds"]) for batch in step.pop("batches")[1:]]
+                steady = steady_batches(step)
+                del step["batches"]
                 step["median_micro_batch_seconds"] = median_seconds(steady) if steady else None
                 results["latency_lighter_loads"].append({"fraction": f"1/{fraction}", **step})
                 progress(f"1/{fraction} load, {rate:,.0f}/s: p99 {step.get('p99_seconds')} s")
@@ -623,7 +626,7 @@ def main() -> int:
             )
             progress("a trickle, the floor, real time")
             trickle = measure_latency(spark, bootstrap, workdir, TRICKLE_RATE, messages)
-            steady = [(batch["rows"], batch["seconds"]) for batch in trickle["batches"][1:]]
+            steady = steady_batches(trickle)
             results["trickle"] = {
                 "rate_per_second": TRICKLE_RATE,
                 "median_micro_batch_seconds": median_seconds(steady) if steady else None,

@@ -78,10 +78,12 @@ def redacted_payload(raw: bytes | None, key: bytes) -> str:
         return ""
     wide = redact_card_numbers_in_wide_text(raw, key) if b"\x00" in raw else raw
     try:
-        raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return base64.b64encode(redact_card_numbers_in_bytes(wide, key)).decode("ascii")
-    return redact_card_numbers(wide.decode("utf-8", errors="replace"), key)
+    if wide is not raw:
+        text = wide.decode("utf-8", errors="replace")
+    return redact_card_numbers(text, key)
 
 
 def tokenise_identifiers(record: dict[str, Any], key: bytes) -> dict[str, Any]:

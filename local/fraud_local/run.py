@@ -98,9 +98,6 @@ class View:
         rate = 0.0
         if len(self.rates) > 1 and self.rates[-1][0] > self.rates[0][0]:
             rate = (self.rates[-1][1] - self.rates[0][1]) / (self.rates[-1][0] - self.rates[0][0])
-        latencies = tally.latencies()
-        p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
-        settled = tally.latencies(after_start_up=True)
         table = Table(show_header=False)
         table.add_column(style="bold")
         table.add_column()
@@ -114,11 +111,11 @@ class View:
         for rule, count in sorted(tally.alerts_by_rule().items()):
             hit, total = precision[rule]
             table.add_row(f"alerts {rule}", f"{count} (precision {hit / total:.2f})")
-        if p50 is not None:
-            table.add_row("latency p50 / p99", f"{p50:.1f} s / {p99:.1f} s")
-        if settled:
-            after = f"{percentile(settled, 0.5):.1f} s / {percentile(settled, 0.99):.1f} s"
-            table.add_row("  after start-up", after)
+        for name, after_start_up in (("latency p50 / p99", False), ("  after start-up", True)):
+            latencies = tally.latencies(after_start_up)
+            if latencies:
+                p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+                table.add_row(name, f"{p50:.1f} s / {p99:.1f} s")
         for scenario, (hit, total) in tally.recall().items():
             table.add_row(f"recall {scenario}", f"{hit}/{total}")
         return table
