@@ -10,6 +10,8 @@ import unicodedata
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fraud_events import luhn_valid
+
 # A digit as it may appear in a payload or an error text: itself (any script's decimal digit), or
 # written as a JSON escape (\u0034, \uff14 for a fullwidth 4).
 _DIGIT = r"(?:\d|\\u00(?:3[0-9])|\\u[fF][fF]1[0-9])"
@@ -28,18 +30,31 @@ _CARD_LIKE_EBCDIC = re.compile(rb"(?<![\xf0-\xf9])[\xf0-\xf9](?:[\x40\x60]{0,16}
 # A card number written into an identifier (a customer, terminal or transaction id): 13 or more
 # digits in a row, or 3 or more groups of 4 to 8 digits, 13 or more in all, between which stand
 # 1 to 3 separators (any space, dash, dot, slash or underscore), as cards are printed
-# (4111 1111 1111 1111, 3782-822463-10005). Shorter runs and fewer groups are left alone:
-# ids such as "tx-11-3-00001234" and "order-20260302-000123" are common.
+# (4111 1111 1111 1111, 3782-822463-10005); or two groups of 7 to 12 digits, 15 to 19 in all,
+# when they read as a card number (`plausible_card_number`: 41111111 11111111). Shorter runs and
+# other pairs are left alone: ids such as "tx-11-3-00001234" and "order-20260302-00012345" are
+# common.
 CARD_DIGITS_MIN = 13
 _ID_SEPARATOR = r"[\s._/\-\u2010-\u2015\u2212]"
+# Found where each run starts (a lookahead), so that a pair of groups that does not read as a card
+# number leaves its second group to start the next run.
 _CARD_IN_IDENTIFIER = re.compile(  # the 4 digits every form starts with first: the fastest
-    rf"(?<!\d)\d{{4}}(?:\d{{{CARD_DIGITS_MIN - 4},}}"
-    rf"|\d{{0,4}}(?:{_ID_SEPARATOR}{{1,3}}\d{{4,8}}){{2,}})(?!\d)"
+    rf"(?<!\d)(?=(\d{{4}}(?:\d{{{CARD_DIGITS_MIN - 4},}}"
+    rf"|\d{{0,4}}(?:{_ID_SEPARATOR}{{1,3}}\d{{4,8}}){{2,}}"
+    rf"|(?P<pair>\d{{3,8}}{_ID_SEPARATOR}{{1,3}}\d{{7,12}})))(?!\d))"
 )
+PAIR_DIGITS = range(15, 20)
+# The first digits of the card numbers of the major networks (ISO/IEC 7812's major industry
+# identifiers 3 to 6: Amex, Diners, JCB, Visa, Mastercard, Discover, UnionPay, Maestro; and
+# Mastercard's 2221 to 2720); dates (19..., 20...) are not among them.
+_ISSUER_PREFIX = re.compile(r"[3-6]|2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)")
 # What shows, in a raw JSON payload, that an id in it may hold a card number (in RE2's syntax, for
-# pyarrow): a run of 13 ASCII digits, the first three groups of a card printed in groups, or what
-# a byte pattern cannot read (non-ASCII text, escapes). A superset of _CARD_IN_IDENTIFIER's runs.
-_CARD_HINTS = r"\d{13}|\d{4}[\s._/\-]{1,3}\d{4,8}[\s._/\-]{1,3}\d{4}|[^\x00-\x7f]|\\"
+# pyarrow): a run of 13 ASCII digits, the first three groups of a card printed in groups, two
+# groups of 7 digits or more, or what a byte pattern cannot read (non-ASCII text, escapes). A
+# superset of _CARD_IN_IDENTIFIER's runs.
+_CARD_HINTS = (
+    r"\d{13}|\d{4}[\s._/\-]{1,3}\d{4,8}[\s._/\-]{1,3}\d{4}|\d{7}[\s._/\-]{1,3}\d{7}|[^\x00-\x7f]|\\"
+)
 # The wide text encodings a payload with NULs may be in, whose non-ASCII digits no other pattern
 # sees (an Arabic-Indic 4, U+0664, is the bytes 0x64 0x06 in UTF-16-LE: valid UTF-8 too). UTF-32
 # first: UTF-32 text also reads as UTF-16, its digits there with NULs between.
@@ -76,8 +91,16 @@ def tokenise_card_numbers_in_identifier(identifier: str, key: bytes) -> str:
     visible = identifier
     if not identifier.isascii():
         visible = "".join(char for char in identifier if unicodedata.category(char) != "Cf")
-    tokenised = _CARD_IN_IDENTIFIER.sub(lambda run: _card_run_token(run.group(), key), visible)
-    return identifier if tokenised == visible else tokenised
+    parts, end = [], 0
+    for run in _CARD_IN_IDENTIFIER.finditer(visible):
+        if run.start() < end:  # inside a run already replaced
+            continue
+        digits = _digits(run[1])
+        if len(digits) < CARD_DIGITS_MIN or (run["pair"] and not plausible_card_number(digits)):
+            continue
+        parts += [visible[end : run.start()], card_token(digits, key)]
+        end = run.start() + len(run[1])
+    return "".join([*parts, visible[end:]]) if parts else identifier
 
 
 def ids_may_hold_card_numbers(payloads: list[bytes | None], own_runs: pa.Array) -> list[bool]:
@@ -89,9 +112,14 @@ def ids_may_hold_card_numbers(payloads: list[bytes | None], own_runs: pa.Array) 
     return pc.fill_null(pc.greater(hints, own_runs), True).to_pylist()
 
 
-def _card_run_token(run: str, key: bytes) -> str:
-    digits = _digits(run)
-    return card_token(digits, key) if len(digits) >= CARD_DIGITS_MIN else run
+def plausible_card_number(digits: str) -> bool:
+    """Whether ASCII `digits` read as a card number: 15 to 19 of them, a major network's first
+    digits and a valid Luhn check digit."""
+    return (
+        len(digits) in PAIR_DIGITS
+        and _ISSUER_PREFIX.match(digits) is not None
+        and luhn_valid(digits)
+    )
 
 
 def redact_card_numbers_in_wide_text(raw: bytes, key: bytes) -> bytes:

@@ -268,11 +268,16 @@ def test_card_numbers_written_into_ids_leave_the_job_only_as_tokens(
     document = pipeline_config(kafka, elasticsearch, topics, tmp_path / "checkpoint", free_port())
     config = parse_config(document)
     grouped = " ".join([CARD[:4], CARD[4:8], CARD[8:12], CARD[12:]])
+    halves = f"{CARD[:8]}-{CARD[8:]}"
     ids = {"customer_id": CARD, "terminal_id": f"T-{CARD}", "merchant_id": grouped}
-    small = transaction(**ids, device_id=CARD, region=CARD, transaction_id=f"tx-{CARD}-1", amount=1)
+    small = transaction(
+        **ids, device_id=halves, region=CARD, transaction_id=f"tx-{CARD}-1", amount=1
+    )
     large = {**small, "transaction_id": f"tx-{CARD}-2", "amount": 950.0,
              "event_time": "2026-01-01T08:16:02.123Z"}  # fmt: skip
-    produce(kafka.bootstrap_servers, topic, [(None, encode(small)), (None, encode(large))])
+    # `small` delivered twice: its duplicate's dead letter carries every id of the transaction
+    deliveries = [(None, encode(small)), (None, encode(small)), (None, encode(large))]
+    produce(kafka.bootstrap_servers, topic, deliveries)
     fraud = label(
         **{name: large[name] for name in ("transaction_id", "customer_id", "terminal_id")},
         event_time=large["event_time"],
@@ -294,12 +299,18 @@ def test_card_numbers_written_into_ids_leave_the_job_only_as_tokens(
     assert total(client, config.index("outcomes"), "transactions", **outcome) == 1
     documents = client.search(index=config.index("*"), size=1_000)["hits"]["hits"]
     assert {config.index("accounts"), config.index("alerts")} <= {d["_index"] for d in documents}
+    letters = read_json(kafka.bootstrap_servers, config.topics["deadLetters"], limit_s=10)
+    assert [letter["reason"] for letter in letters] == ["duplicate_transaction"]
+    duplicate = json.loads(letters[0]["payload"])
+    assert (duplicate["merchant_id"], duplicate["device_id"]) == (token, token)
     outputs = [json.dumps(document) for document in documents] + [
         json.dumps(message)
-        for name in ("alerts", "deadLetters")
-        for message in read_json(kafka.bootstrap_servers, config.topics[name], limit_s=10)
+        for message in [
+            *letters,
+            *read_json(kafka.bootstrap_servers, config.topics["alerts"], limit_s=10),
+        ]
     ]
-    assert not any(CARD in output or grouped in output for output in outputs)
+    assert not any(card in output for output in outputs for card in (CARD, grouped, halves))
 
 
 def total(client, index: str, field: str, **terms) -> float:

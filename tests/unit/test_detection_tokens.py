@@ -60,6 +60,10 @@ CARDS_IN_IDS = [
     ("4111/1111_1111  1111", "4111111111111111", "{}"),  # mixed, doubled
     ("T14111 1111 1111 1111", "14111111111111111", "T{}"),  # a digit glued on
     ("\u200b".join("4111111111111111"), "4111111111111111", "{}"),  # zero-width spaces
+    ("41111111 11111111", "4111111111111111", "{}"),  # two groups that read as a card
+    ("C-22210000-00000009", "2221000000000009", "C-{}"),  # Mastercard's 2-series
+    ("3782822/46310005", "378282246310005", "{}"),
+    ("123456789 41111111 11111111", "4111111111111111", "123456789 {}"),  # after a pair that is not
 ]
 
 
@@ -83,6 +87,10 @@ def test_a_card_number_written_into_an_identifier_is_replaced_by_its_token(
         "FR-IDF",
         "4111 1111 1111",
         "order-20260302-000123",
+        "order-20260302-00012345",  # passes the Luhn check, but no card starts with 20
+        "41111111 11111112",  # a card's first digits, not its check digit
+        "C-10000000-00000008",  # passes the Luhn check, no card network's first digit
+        "4111111 1111111",  # 14 digits in two groups
         "C\u200b00000123",  # an invisible character, no card number: kept as it came
     ],
 )
