@@ -22,38 +22,37 @@ _DIGIT = r"(?:\d|\\u00(?:3[0-9])|\\u[fF][fF]1[0-9])"
 _SEPARATOR = r"(?:[ \-\x00]|\\u0000|\\x00)"
 # Runs of 12 or more digits so split: anything card-like, a card number with more digits glued
 # to it (an expiry date) included.
-_CARD_LIKE_PATTERN = rf"(?<!\d){_DIGIT}(?:{_SEPARATOR}{{0,16}}{_DIGIT}){{11,}}(?!\d)"
-_CARD_LIKE = re.compile(_CARD_LIKE_PATTERN)
-_CARD_LIKE_BYTES = re.compile(_CARD_LIKE_PATTERN.encode())
+_CARD_LIKE = re.compile(rf"(?<!\d){_DIGIT}(?:{_SEPARATOR}{{0,16}}{_DIGIT}){{11,}}(?!\d)")
 # The same in EBCDIC (mainframe payloads): digits 0xF0-0xF9, space 0x40, dash 0x60.
 _CARD_LIKE_EBCDIC = re.compile(rb"(?<![\xf0-\xf9])[\xf0-\xf9](?:[\x40\x60]{0,16}[\xf0-\xf9]){11,}")
 # A card number written into an identifier (a customer, terminal or transaction id): 13 or more
 # digits in a row, or 3 or more groups of 4 to 8 digits, 13 or more in all, between which stand
 # 1 to 3 separators (any space, dash, dot, slash or underscore), as cards are printed
-# (4111 1111 1111 1111, 3782-822463-10005); or two groups of 7 to 12 digits, 15 to 19 in all,
-# when they read as a card number (`plausible_card_number`: 41111111 11111111). Shorter runs and
-# other pairs are left alone: ids such as "tx-11-3-00001234" and "order-20260302-00012345" are
-# common.
+# (4111 1111 1111 1111, 3782-822463-10005); or two groups of 7 to 12 digits (a pair) that
+# read as a card number (`plausible_card_number`: 41111111 11111111). Shorter runs and other
+# pairs are left alone: ids such as "tx-11-3-00001234" and "order-20260302-00012345" are common.
 CARD_DIGITS_MIN = 13
 _ID_SEPARATOR = r"[\s._/\-\u2010-\u2015\u2212]"
-# Found where each run starts (a lookahead), so that a pair of groups that does not read as a card
-# number leaves its second group to start the next run.
-_CARD_IN_IDENTIFIER = re.compile(  # the 4 digits every form starts with first: the fastest
-    rf"(?<!\d)(?=(\d{{4}}(?:\d{{{CARD_DIGITS_MIN - 4},}}"
-    rf"|\d{{0,4}}(?:{_ID_SEPARATOR}{{1,3}}\d{{4,8}}){{2,}}"
-    rf"|(?P<pair>\d{{3,8}}{_ID_SEPARATOR}{{1,3}}\d{{7,12}})))(?!\d))"
+# Both forms, found where each starts (a lookahead, the 4 digits every run starts with first: the
+# fastest), so that a pair that is not a card number leaves its second group to start the next.
+_CARD_IN_IDENTIFIER = re.compile(
+    rf"(?<!\d)(?=(?P<run>\d{{4}}(?:\d{{{CARD_DIGITS_MIN - 4},}}"
+    rf"|\d{{0,4}}(?:{_ID_SEPARATOR}{{1,3}}\d{{4,8}}){{2,}}))(?!\d)"
+    rf"|(?P<pair>\d{{7,12}}{_ID_SEPARATOR}{{1,3}}\d{{7,12}})(?!\d))"
 )
-PAIR_DIGITS = range(15, 20)
-# The first digits of the card numbers of the major networks (ISO/IEC 7812's major industry
-# identifiers 3 to 6: Amex, Diners, JCB, Visa, Mastercard, Discover, UnionPay, Maestro; and
-# Mastercard's 2221 to 2720); dates (19..., 20...) are not among them.
-_ISSUER_PREFIX = re.compile(r"[3-6]|2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)")
+_PAIR_DIGITS = range(15, 20)
+# The first digits of the card numbers of the major networks: ISO/IEC 7812's major industry
+# identifiers 3 to 6 (Amex, Diners, JCB, Visa, Mastercard, Discover, UnionPay, Maestro), Mir's
+# 2200 to 2204 and Mastercard's 2221 to 2720. Dates written year first (19..., 20...) are not
+# among them.
+_ISSUER_PREFIX = re.compile(r"[3-6]|2(?:20[0-4]|22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)")
 # What shows, in a raw JSON payload, that an id in it may hold a card number (in RE2's syntax, for
 # pyarrow): a run of 13 ASCII digits, the first three groups of a card printed in groups, two
-# groups of 7 digits or more, or what a byte pattern cannot read (non-ASCII text, escapes). A
-# superset of _CARD_IN_IDENTIFIER's runs.
+# groups of 7 digits or more the first of which starts as a card number does, or what a byte
+# pattern cannot read (non-ASCII text, escapes). A superset of what _CARD_IN_IDENTIFIER finds.
 _CARD_HINTS = (
-    r"\d{13}|\d{4}[\s._/\-]{1,3}\d{4,8}[\s._/\-]{1,3}\d{4}|\d{7}[\s._/\-]{1,3}\d{7}|[^\x00-\x7f]|\\"
+    r"\d{13}|\d{4}[\s._/\-]{1,3}\d{4,8}[\s._/\-]{1,3}\d{4}"
+    r"|(?:^|[^0-9])(?:[3-6]\d|2[2-7])\d{5,10}[\s._/\-]{1,3}\d{7}|[^\x00-\x7f]|\\"
 )
 # The wide text encodings a payload with NULs may be in, whose non-ASCII digits no other pattern
 # sees (an Arabic-Indic 4, U+0664, is the bytes 0x64 0x06 in UTF-16-LE: valid UTF-8 too). UTF-32
@@ -61,12 +60,24 @@ _CARD_HINTS = (
 _WIDE_ENCODINGS = ("utf-32-le", "utf-32-be", "utf-16-le", "utf-16-be")
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _NUL_ESCAPE = re.compile(r"\\u0000|\\x00")
+_NOT_ASCII_DIGIT = re.compile(r"[^0-9]")
+_NOT_DIGIT = re.compile(r"\D")  # of any script
+_ASCII_NOT_DIGITS = bytes(set(range(128)) - set(b"0123456789"))
 
 
 def _digits(run: str) -> str:
     """The ASCII digits of a card-like run, its escapes decoded and its separators dropped."""
+    if run.isascii() and "\\" not in run:  # the common case, without escapes: at once
+        return _NOT_ASCII_DIGIT.sub("", run)
     run = _ESCAPE.sub(lambda match: chr(int(match.group(1), 16)), _NUL_ESCAPE.sub("", run))
     return "".join(str(unicodedata.decimal(char)) for char in run if char.isdecimal())
+
+
+def _digit_count(text: str) -> int:
+    """How many digits (of any script) `text` holds."""
+    if text.isascii():
+        return len(text.encode().translate(None, _ASCII_NOT_DIGITS))
+    return len(_NOT_DIGIT.sub("", text))
 
 
 def card_token(card_number: str, key: bytes) -> str:
@@ -76,31 +87,51 @@ def card_token(card_number: str, key: bytes) -> str:
 
 
 def redact_card_numbers(text: str, key: bytes) -> str:
-    """`text` with every card-like digit run replaced by its token: the token of its ASCII
+    """`text` with every card-like digit run, and every card number written as in an identifier
+    (`tokenise_card_numbers_in_identifier`), replaced by its token: the token of its ASCII
     digits, whatever script or escapes wrote them."""
-    return _CARD_LIKE.sub(lambda match: card_token(_digits(match.group()), key), text)
+    return _replaced(text, [match.span() for match in _CARD_LIKE.finditer(text)], key)
 
 
 def tokenise_card_numbers_in_identifier(identifier: str, key: bytes) -> str:
-    """`identifier` with each card number written into it replaced by its token (of its digits).
-    The same identifier always gives the same result, so what is grouped by it stays grouped.
-    Invisible characters (zero-width spaces, Unicode category Cf) are dropped first when there
-    is a card number between them."""
-    if len(identifier) < CARD_DIGITS_MIN:  # too short to hold one: the common case, at once
-        return identifier
+    """`identifier` with each card number written into it replaced by its token (of its digits;
+    runs that overlap become one). The same identifier always gives the same result, so what is
+    grouped by it stays grouped. Invisible characters (zero-width spaces, Unicode category Cf)
+    are dropped first when there is a card number between them."""
+    if len(identifier) < CARD_DIGITS_MIN or _digit_count(identifier) < CARD_DIGITS_MIN:
+        return identifier  # too few digits to hold one: the common case, at once
     visible = identifier
     if not identifier.isascii():
         visible = "".join(char for char in identifier if unicodedata.category(char) != "Cf")
+    tokenised = _replaced(visible, [], key)
+    return identifier if tokenised == visible else tokenised
+
+
+def _replaced(text: str, spans: list[tuple[int, int]], key: bytes) -> str:
+    """`text` with `spans` and the card numbers written as in an identifier replaced by their
+    tokens, overlapping ones merged into one."""
+    spans = list(spans)
+    for found in _CARD_IN_IDENTIFIER.finditer(text):
+        run = found["run"] or found["pair"]
+        digits = _digits(run)
+        if plausible_card_number(digits) if found["pair"] else len(digits) >= CARD_DIGITS_MIN:
+            spans.append((found.start(), found.start() + len(run)))
     parts, end = [], 0
-    for run in _CARD_IN_IDENTIFIER.finditer(visible):
-        if run.start() < end:  # inside a run already replaced
-            continue
-        digits = _digits(run[1])
-        if len(digits) < CARD_DIGITS_MIN or (run["pair"] and not plausible_card_number(digits)):
-            continue
-        parts += [visible[end : run.start()], card_token(digits, key)]
-        end = run.start() + len(run[1])
-    return "".join([*parts, visible[end:]]) if parts else identifier
+    for start, stop in _merged(spans):
+        parts += [text[end:start], card_token(_digits(text[start:stop]), key)]
+        end = stop
+    return "".join([*parts, text[end:]]) if parts else text
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """`spans` sorted, those that overlap merged."""
+    merged: list[tuple[int, int]] = []
+    for start, stop in sorted(spans):
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(stop, merged[-1][1]))
+        else:
+            merged.append((start, stop))
+    return merged
 
 
 def ids_may_hold_card_numbers(payloads: list[bytes | None], own_runs: pa.Array) -> list[bool]:
@@ -116,7 +147,7 @@ def plausible_card_number(digits: str) -> bool:
     """Whether ASCII `digits` read as a card number: 15 to 19 of them, a major network's first
     digits and a valid Luhn check digit."""
     return (
-        len(digits) in PAIR_DIGITS
+        len(digits) in _PAIR_DIGITS
         and _ISSUER_PREFIX.match(digits) is not None
         and luhn_valid(digits)
     )
@@ -143,11 +174,9 @@ def redact_card_numbers_in_wide_text(raw: bytes, key: bytes) -> bytes:
 
 
 def redact_card_numbers_in_bytes(raw: bytes, key: bytes) -> bytes:
-    """`raw` with every card-like digit run (in ASCII, UTF-8, UTF-16, UTF-32 or EBCDIC)
-    replaced by its token."""
-    ascii_redacted = _CARD_LIKE_BYTES.sub(
-        lambda match: card_token(_digits(match.group().decode("latin-1")), key).encode(), raw
-    )
+    """`raw` with every card-like digit run (in ASCII, UTF-8, UTF-16, UTF-32 or EBCDIC) and
+    every card number written as in an identifier (in ASCII) replaced by its token."""
+    ascii_redacted = redact_card_numbers(raw.decode("latin-1"), key).encode("latin-1")
     return _CARD_LIKE_EBCDIC.sub(
         lambda match: card_token(_digits(match.group().decode("cp500")), key).encode("cp500"),
         ascii_redacted,

@@ -275,8 +275,13 @@ def test_card_numbers_written_into_ids_leave_the_job_only_as_tokens(
     )
     large = {**small, "transaction_id": f"tx-{CARD}-2", "amount": 950.0,
              "event_time": "2026-01-01T08:16:02.123Z"}  # fmt: skip
+    # an invalid transaction's dead letter keeps its payload (card numbers redacted)
+    slashed, dotted = "/".join(grouped.split()), f"{CARD[:8]}.{CARD[8:]}"
+    invalid = {**small, "transaction_id": f"tx-{CARD}-3", "merchant_id": slashed,
+               "device_id": dotted, "amount": "12.5"}  # fmt: skip
     # `small` delivered twice: its duplicate's dead letter carries every id of the transaction
-    deliveries = [(None, encode(small)), (None, encode(small)), (None, encode(large))]
+    deliveries = [(None, encode(small)), (None, encode(small)), (None, encode(large)),
+                  (None, encode(invalid))]  # fmt: skip
     produce(kafka.bootstrap_servers, topic, deliveries)
     fraud = label(
         **{name: large[name] for name in ("transaction_id", "customer_id", "terminal_id")},
@@ -300,9 +305,11 @@ def test_card_numbers_written_into_ids_leave_the_job_only_as_tokens(
     documents = client.search(index=config.index("*"), size=1_000)["hits"]["hits"]
     assert {config.index("accounts"), config.index("alerts")} <= {d["_index"] for d in documents}
     letters = read_json(kafka.bootstrap_servers, config.topics["deadLetters"], limit_s=10)
-    assert [letter["reason"] for letter in letters] == ["duplicate_transaction"]
-    duplicate = json.loads(letters[0]["payload"])
+    by_reason = {letter["reason"]: json.loads(letter["payload"]) for letter in letters}
+    assert len(letters) == 2 and set(by_reason) == {"duplicate_transaction", "schema_violation"}
+    duplicate, invalid_letter = by_reason["duplicate_transaction"], by_reason["schema_violation"]
     assert (duplicate["merchant_id"], duplicate["device_id"]) == (token, token)
+    assert (invalid_letter["merchant_id"], invalid_letter["device_id"]) == (token, token)
     outputs = [json.dumps(document) for document in documents] + [
         json.dumps(message)
         for message in [
@@ -310,7 +317,8 @@ def test_card_numbers_written_into_ids_leave_the_job_only_as_tokens(
             *read_json(kafka.bootstrap_servers, config.topics["alerts"], limit_s=10),
         ]
     ]
-    assert not any(card in output for output in outputs for card in (CARD, grouped, halves))
+    forms = (CARD, grouped, halves, slashed, dotted)
+    assert not any(card in output for output in outputs for card in forms)
 
 
 def total(client, index: str, field: str, **terms) -> float:

@@ -109,20 +109,23 @@ def test_dead_letters_carry_no_card_number_whatever_the_encoding_or_length():
         json.dumps({"card_number": "\x00\x00\x00\x00".join(CARD)}).encode(),
         encode(transaction(card_number="\x00".join(CARD))),
         b'{"card_number": "4111111111111111"}'.decode().encode("cp500"),
+        b'{"customer_id": "4111/1111/1111/1111"}',
+        b'{"device_id": "41111111.11111111"}',
+        b'\xff{"customer_id": "4111/1111/1111/1111"}',
     ],
     ids=["json escapes", "fullwidth", "two spaces", "spaced dashes", "four nuls", "nuls in repr",
-         "ebcdic"],
+         "ebcdic", "slashes as in an id", "two groups as in an id", "slashes, not utf-8"],
 )  # fmt: skip
 def test_no_card_number_survives_escapes_separators_or_ebcdic(raw):
     """The card's digits, however written, are replaced by the card's own token."""
     _, rejection = parse_transaction(raw, KEY)
     letter = dead_letter(raw, rejection, "tx", 0, 1, datetime.now(UTC), KEY)
-    payload = letter["payload"]
-    if rejection.reason == "not_utf8":
-        payload = base64.b64decode(payload).decode("cp500")
-    for text in (payload, letter["error"], json.loads(json.dumps(payload))):
+    payloads = [letter["payload"]]
+    if rejection.reason == "not_utf8":  # EBCDIC, or ASCII with a byte that is not UTF-8
+        payloads = [base64.b64decode(payloads[0]).decode(code) for code in ("cp500", "latin-1")]
+    for text in (*payloads, letter["error"], *(json.loads(json.dumps(p)) for p in payloads)):
         assert CARD not in decoded_digits(text), (text, letter)
-    assert card_token(CARD, KEY) in payload + letter["error"], letter
+    assert card_token(CARD, KEY) in "".join(payloads) + letter["error"], letter
 
 
 @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16", "utf-16-be", "utf-32-le", "utf-32"])

@@ -63,7 +63,14 @@ CARDS_IN_IDS = [
     ("41111111 11111111", "4111111111111111", "{}"),  # two groups that read as a card
     ("C-22210000-00000009", "2221000000000009", "C-{}"),  # Mastercard's 2-series
     ("3782822/46310005", "378282246310005", "{}"),
-    ("123456789 41111111 11111111", "4111111111111111", "123456789 {}"),  # after a pair that is not
+    (
+        "123456789 41111111 11111111",
+        "4111111111111111",
+        "123456789 {}",
+    ),  # 123456789 41111111: no card
+    # a pair that reads as a card overlapping a card: one token of all their digits
+    ("412345672 41111111-1111-1111", "4123456724111111111111111", "{}"),
+    ("412345672 41111111 11111111", "4123456724111111111111111", "{}"),
 ]
 
 
@@ -108,6 +115,13 @@ def test_a_payload_with_a_card_number_in_an_id_is_always_searched(identifier, ca
         encode(label(transaction_id=identifier)),
     ]
     assert ids_may_hold_card_numbers(payloads, pa.array([1, 1, 1, 0])) == [True] * 4
+
+
+def test_payloads_with_ids_of_a_date_and_a_serial_number_are_not_searched():
+    """Two groups of digits whose first cannot start a card number: no search, however common."""
+    ids = ("order-20260302-00012345", "19991231-1234567", "tx-10000000-00000008")
+    payloads = [encode(transaction(transaction_id=identifier)) for identifier in ids]
+    assert ids_may_hold_card_numbers(payloads, pa.array([1] * len(ids))) == [False] * len(ids)
 
 
 def test_simulated_payloads_are_not_searched_their_own_card_number_aside():
