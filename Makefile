@@ -48,6 +48,7 @@ bench: deps ## benchmarks: JSON in bench/results, a summary on stdout
 	$(PY) bench/simulator.py
 	$(PY) bench/detection.py
 	$(PY) bench/query_shapes.py
+	$(PY) bench/cores.py
 	$(PY) bench/spark_state.py
 	$(PY) bench/state_scale.py
 	$(PY) bench/operator_scale.py

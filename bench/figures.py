@@ -1,10 +1,11 @@
 """The detection benchmarks' results as one figure: docs/images/bench-detection.png.
 
-Reads bench/results/detection.json and bench/results/query_shapes.json (written by
-bench/detection.py and bench/query_shapes.py) and draws, against the targets of issue #5:
-throughput, latency (at half load, and by load), what a micro-batch costs, the JVM's warm-up,
-and Spark's own floor for one and two stateful stages. A step a run could not measure is drawn
-as "n/a". Run after the benchmarks (`make bench` does); takes a second.
+Reads bench/results/detection.json, bench/results/query_shapes.json and
+bench/results/cores.json (written by bench/detection.py, bench/query_shapes.py and
+bench/cores.py) and draws, against the targets of issue #5: throughput, latency (at half load,
+and by load), what a micro-batch costs, the JVM's warm-up, Spark's own floor for one and two
+stateful stages, and what a micro-batch costs on one core and on two. A step a run could not
+measure is drawn as "n/a". Run after the benchmarks (`make bench` does); takes a second.
 """
 
 from __future__ import annotations
@@ -192,8 +193,34 @@ def shapes_panels(throughput_ax: Axes, latency_ax: Axes, shapes: dict) -> None:
         ax.legend(fontsize=8)
 
 
-def detection_figure(results: dict, shapes: dict) -> Figure:
-    """The seven panels, titled with when each benchmark ran."""
+CORES_BATCH_ROWS = 20_000  # the cores panel's x axis: micro-batches up to this many transactions
+CORE_COLOURS = {1: "tab:orange", 2: "tab:blue"}
+
+
+def cores_panel(ax: Axes, cores: dict) -> None:
+    """A micro-batch's fitted duration by its size, one line per round of bench/cores.py: more
+    cores change the slope (cost per transaction), not where the line starts (the fixed cost)."""
+    for number, found in enumerate(cores["rounds"], start=1):
+        cost = found["micro_batch_cost"]
+        if cost is None:
+            continue
+        fixed, per_row = cost["fixed_seconds"], cost["microseconds_per_transaction"]
+        ax.plot(
+            [0, CORES_BATCH_ROWS],
+            [fixed, fixed + per_row * CORES_BATCH_ROWS / 1e6],
+            color=CORE_COLOURS.get(found["cores"], "tab:gray"),
+            marker="o",
+            label=f"local[{found['cores']}], round {number}: {fixed} s + {per_row} us",
+        )
+    ax.set_xlabel("transactions in the micro-batch")
+    ax.set_ylabel("seconds")
+    ax.set_ylim(bottom=0)
+    ax.set_title("More cores: a micro-batch's fitted cost (bench/cores.py)")
+    ax.legend(fontsize=8)
+
+
+def detection_figure(results: dict, shapes: dict, cores: dict) -> Figure:
+    """The eight panels, titled with when each benchmark ran."""
     figure, axes = plt.subplots(2, 4, figsize=(22, 9.5))
     throughput_panel(axes[0][0], results)
     latency_panel(axes[0][1], results)
@@ -201,12 +228,13 @@ def detection_figure(results: dict, shapes: dict) -> Figure:
     micro_batch_panel(axes[0][3], results)
     warm_up_panel(axes[1][0], results)
     shapes_panels(axes[1][1], axes[1][2], shapes)
-    figure.delaxes(axes[1][3])
+    cores_panel(axes[1][3], cores)
     machine = results["machine"]
     speed = machine.get("sum_range_10000_us")
     figure.suptitle(
-        f"bench/detection.py {results['started_at'][:16]} and bench/query_shapes.py "
-        f"{shapes['started_at'][:16]} UTC, {machine['cpus']} cores"
+        f"bench/detection.py {results['started_at'][:16]}, bench/query_shapes.py "
+        f"{shapes['started_at'][:16]} and bench/cores.py {cores['started_at'][:16]} UTC, "
+        f"{machine['cpus']} cores"
         f"{f' (sum(range(10000)): {speed} us)' if speed else ''}\n"
         "job: every rule and the model on unless marked, 1 s trigger unless marked; floor: the "
         "same query shape, stages doing nothing"
@@ -218,7 +246,8 @@ def detection_figure(results: dict, shapes: dict) -> Figure:
 def main() -> int:
     results = json.loads((RESULTS / "detection.json").read_text())
     shapes = json.loads((RESULTS / "query_shapes.json").read_text())
-    figure = detection_figure(results, shapes)
+    cores = json.loads((RESULTS / "cores.json").read_text())
+    figure = detection_figure(results, shapes, cores)
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(FIGURE, dpi=80)
     plt.close(figure)

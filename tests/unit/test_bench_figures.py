@@ -81,8 +81,22 @@ SHAPES = {
 }
 
 
-def draw(figures, results=RESULTS, shapes=SHAPES):
-    figure = figures.detection_figure(results, shapes)
+def cost(fixed: float, per_transaction_us: float) -> dict:
+    return {"fixed_seconds": fixed, "microseconds_per_transaction": per_transaction_us}
+
+
+CORES = {
+    "started_at": "2026-11-24T16:57:47+00:00",
+    "rounds": [
+        {"cores": 2, "micro_batch_cost": cost(2.1, 105.0)},
+        {"cores": 1, "micro_batch_cost": cost(2.2, 190.0)},
+        {"cores": 1, "micro_batch_cost": None},
+    ],
+}
+
+
+def draw(figures, results=RESULTS, shapes=SHAPES, cores=CORES):
+    figure = figures.detection_figure(results, shapes, cores)
     plt.close(figure)
     return figure.axes
 
@@ -164,6 +178,16 @@ def test_query_shapes_one_line_per_shape(figures):
         assert list(p99.get_ydata()) == [r["at_half_of_it"]["p99_seconds"] for r in rounds]
 
 
+def test_cores_panel_draws_each_fitted_round_from_its_fixed_cost(figures):
+    ax = draw(figures)[7]
+    lines = ax.get_lines()
+    assert [line.get_label()[:17] for line in lines] == ["local[2], round 1", "local[1], round 2"]
+    rows = figures.CORES_BATCH_ROWS
+    assert list(lines[0].get_xdata()) == [0, rows]
+    assert list(lines[0].get_ydata()) == pytest.approx([2.1, 2.1 + 105e-6 * rows])
+    assert list(lines[1].get_ydata()) == pytest.approx([2.2, 2.2 + 190e-6 * rows])
+
+
 def test_steps_a_run_could_not_measure_are_drawn_as_n_a(figures):
     results = copy.deepcopy(RESULTS)
     results["latency_real_time_stateless"] = {"error": "real-time mode is not available"}
@@ -181,7 +205,8 @@ def test_steps_a_run_could_not_measure_are_drawn_as_n_a(figures):
 def test_the_committed_results_draw(figures):
     results = json.loads((BENCH / "results" / "detection.json").read_text())
     shapes = json.loads((BENCH / "results" / "query_shapes.json").read_text())
-    axes = draw(figures, results, shapes)
+    cores = json.loads((BENCH / "results" / "cores.json").read_text())
+    axes = draw(figures, results, shapes, cores)
     assert [patch.get_height() for patch in axes[0].patches][3] == (
         results["throughput"]["transactions_per_second"]
     )
