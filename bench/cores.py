@@ -1,4 +1,4 @@
-"""What more cores buy the detection job: local[1] against local[2], each on a fresh JVM.
+"""What a second task slot buys the detection job: local[1] against local[2], each on a fresh JVM.
 
 Writes bench/results/cores.json and prints a summary. ROUNDS rounds, the core counts alternating
 (2, 1, 2, 1), each in a process of its own (a fresh JVM, so no round warms the next) with a
@@ -10,9 +10,10 @@ Kafka broker of its own, each step bounded in time:
    detection.py's latency step: p50 and p99 event-to-alert and the median micro-batch;
 4. a least-squares line through the micro-batches of steps 2 (second run) and 3: a
    micro-batch's fixed cost and its cost per transaction.
-Work spread over the cores lowers the cost per transaction; what a micro-batch costs whatever
+Work spread over the slots lowers the cost per transaction; what a micro-batch costs whatever
 its size is the fixed cost, which sets p99 at half load (docs/performance.md, Why the latency
-target is missed). The broker and the producer share the machine's cores with Spark.
+target is missed). The slots share the machine's cores with the broker, the producer, the
+driver and the JIT compilers: on a 2-core machine this is not a machine with more cores.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ Reads bench/results/detection.json, bench/results/query_shapes.json and
 bench/results/cores.json (written by bench/detection.py, bench/query_shapes.py and
 bench/cores.py) and draws, against the targets of issue #5: throughput, latency (at half load,
 and by load), what a micro-batch costs, the JVM's warm-up, Spark's own floor for one and two
-stateful stages, and what a micro-batch costs on one core and on two. A step a run could not
-measure is drawn as "n/a". Run after the benchmarks (`make bench` does); takes a second.
+stateful stages, and what a micro-batch costs with one task slot and with two. A step a run
+could not measure is drawn as "n/a". Run after the benchmarks (`make bench` does); takes a
+second.
 """
 
 from __future__ import annotations
@@ -198,8 +199,8 @@ CORE_COLOURS = {1: "tab:orange", 2: "tab:blue"}
 
 
 def cores_panel(ax: Axes, cores: dict) -> None:
-    """A micro-batch's fitted duration by its size, one line per round of bench/cores.py: more
-    cores change the slope (cost per transaction), not where the line starts (the fixed cost)."""
+    """A micro-batch's fitted duration by its size, one line per round of bench/cores.py: its
+    slope is the cost per transaction, where it starts the fixed cost."""
     for number, found in enumerate(cores["rounds"], start=1):
         cost = found["micro_batch_cost"]
         if cost is None:
@@ -215,7 +216,7 @@ def cores_panel(ax: Axes, cores: dict) -> None:
     ax.set_xlabel("transactions in the micro-batch")
     ax.set_ylabel("seconds")
     ax.set_ylim(bottom=0)
-    ax.set_title("More cores: a micro-batch's fitted cost (bench/cores.py)")
+    ax.set_title("Task slots: a micro-batch's fitted cost (bench/cores.py)")
     ax.legend(fontsize=8)
 
 
