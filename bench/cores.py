@@ -1,6 +1,6 @@
 """What a second task slot buys the detection job: local[1] against local[2], each on a fresh JVM.
 
-Writes bench/results/cores.json and prints a summary. ROUNDS rounds, the core counts alternating
+Writes bench/results/cores.json and prints a summary. ROUNDS rounds, the slot counts alternating
 (2, 1, 2, 1), each in a process of its own (a fresh JVM, so no round warms the next) with a
 Kafka broker of its own, each step bounded in time:
 1. fill a topic with detection.THROUGHPUT_DAYS of simulated transactions;
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,7 @@ def measure_round(cores: int) -> dict:
         with run_kafka(workdir / "kafka") as broker:
             bootstrap = broker.bootstrap_servers
             start = datetime(2026, 4, 6, tzinfo=UTC)
+            detection.progress(f"local[{cores}]: filling the topic")
             messages = detection.simulated_payloads(detection.THROUGHPUT_DAYS, start)
             topic = f"throughput-{uuid.uuid4().hex[:6]}"
             create_topics(bootstrap, [topic], detection.TRANSACTION_PARTITIONS)
@@ -77,9 +79,30 @@ def measure_round(cores: int) -> dict:
     }
 
 
+def run_round(command: list[str], found: Path, cores: int) -> dict:
+    """Run one round's process; its results, or the round as an error when it failed or ran out
+    of time (interrupted first, so that it stops its broker and its Spark)."""
+    child = subprocess.Popen(command)
+    try:
+        code = child.wait(ROUND_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        child.send_signal(signal.SIGINT)
+        try:
+            child.wait(60)
+        except subprocess.TimeoutExpired:
+            child.kill()
+        return {"cores": cores, "error": f"timed out after {ROUND_TIMEOUT_S} s"}
+    if code or not found.exists():
+        return {"cores": cores, "error": f"exited with {code}"}
+    return json.loads(found.read_text())
+
+
 def summary(results: dict) -> str:
-    lines = [f"detection job by core count ({results['machine']['cpus']} cores on the machine)"]
+    lines = [f"detection job by task slots ({results['machine']['cpus']} cores on the machine)"]
     for found in results["rounds"]:
+        if "error" in found:
+            lines.append(f"local[{found['cores']}]: {found['error']}")
+            continue
         cost, latency = found["micro_batch_cost"] or {}, found["latency"]
         lines.append(
             f"local[{found['cores']}]: {found['throughput_per_second'][1]:,}/s (second run); "
@@ -106,8 +129,7 @@ def main() -> int:
         for number, cores in enumerate(ROUNDS):
             found = Path(folder) / f"round-{number}.json"
             command = [sys.executable, __file__, "--round", str(cores), str(found)]
-            subprocess.run(command, timeout=ROUND_TIMEOUT_S, check=True)
-            results["rounds"].append(json.loads(found.read_text()))
+            results["rounds"].append(run_round(command, found, cores))
     write_results(RESULTS, results, summary)
     return 0
 

@@ -202,16 +202,17 @@ def cores_panel(ax: Axes, cores: dict) -> None:
     """A micro-batch's fitted duration by its size, one line per round of bench/cores.py: its
     slope is the cost per transaction, where it starts the fixed cost."""
     for number, found in enumerate(cores["rounds"], start=1):
-        cost = found["micro_batch_cost"]
-        if cost is None:
+        cost, name = found.get("micro_batch_cost"), f"local[{found['cores']}], round {number}"
+        if cost is None:  # an entry in the legend only
+            ax.plot([], [], color=CORE_COLOURS.get(found["cores"], "tab:gray"),
+                    label=f"{name}: n/a ({found.get('error', 'not fitted')})")  # fmt: skip
             continue
         fixed, per_row = cost["fixed_seconds"], cost["microseconds_per_transaction"]
         ax.plot(
             [0, CORES_BATCH_ROWS],
             [fixed, fixed + per_row * CORES_BATCH_ROWS / 1e6],
             color=CORE_COLOURS.get(found["cores"], "tab:gray"),
-            marker="o",
-            label=f"local[{found['cores']}], round {number}: {fixed} s + {per_row} us",
+            label=f"{name}: {fixed} s + {per_row} us",
         )
     ax.set_xlabel("transactions in the micro-batch")
     ax.set_ylabel("seconds")

@@ -33,8 +33,9 @@ _CARD_LIKE_EBCDIC = re.compile(rb"(?<![\xf0-\xf9])[\xf0-\xf9](?:[\x40\x60]{0,16}
 # pairs are left alone: ids such as "tx-11-3-00001234" and "order-20260302-00012345" are common.
 CARD_DIGITS_MIN = 13
 _ID_SEPARATOR = r"[\s._/\-\u2010-\u2015\u2212]"
-# Both forms, found where each starts (a lookahead, the 4 digits every run starts with first: the
-# fastest), so that a pair that is not a card number leaves its second group to start the next.
+# Both forms, found where each starts (a lookahead; a run's first 4 digits first: the fastest; a
+# pair where no run starts), so that a pair that is not a card number leaves its second group to
+# start the next.
 _CARD_IN_IDENTIFIER = re.compile(
     rf"(?<!\d)(?=(?P<run>\d{{4}}(?:\d{{{CARD_DIGITS_MIN - 4},}}"
     rf"|\d{{0,4}}(?:{_ID_SEPARATOR}{{1,3}}\d{{4,8}}){{2,}}))(?!\d)"
@@ -156,7 +157,8 @@ def plausible_card_number(digits: str) -> bool:
 def redact_card_numbers_in_wide_text(raw: bytes, key: bytes) -> bytes:
     """`raw` with each card-like run that holds a non-ASCII digit replaced by its token, in every
     wide text encoding `raw` decodes in (the token written in that encoding). For payloads that
-    may be UTF-16 or UTF-32 text; their ASCII digits, NULs between, the other patterns find."""
+    may be UTF-16 or UTF-32 text; their ASCII digits, NULs between, the other patterns find when
+    not split by dots, slashes or underscores and not a pair (docs/detection.md, Not done)."""
     for encoding in _WIDE_ENCODINGS:
         try:
             text = raw.decode(encoding)

@@ -181,7 +181,11 @@ def test_query_shapes_one_line_per_shape(figures):
 def test_cores_panel_draws_each_fitted_round_from_its_fixed_cost(figures):
     ax = draw(figures)[7]
     lines = ax.get_lines()
-    assert [line.get_label()[:17] for line in lines] == ["local[2], round 1", "local[1], round 2"]
+    assert [line.get_label() for line in lines] == [
+        "local[2], round 1: 2.1 s + 105.0 us",
+        "local[1], round 2: 2.2 s + 190.0 us",
+        "local[1], round 3: n/a (not fitted)",
+    ]
     rows = figures.CORES_BATCH_ROWS
     assert list(lines[0].get_xdata()) == [0, rows]
     assert list(lines[0].get_ydata()) == pytest.approx([2.1, 2.1 + 105e-6 * rows])
