@@ -24,16 +24,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import detection
 from recording import machine, write_results
 
-from fraud_detection.harness import create_topics, produce
 from fraud_testbed.kafka import run_kafka
-from fraud_testbed.spark import local_session
 
 RESULTS = Path(__file__).parent / "results" / "cores.json"
 ROUNDS = (2, 1, 2, 1)
@@ -48,15 +45,9 @@ def measure_round(cores: int) -> dict:
         workdir = Path(folder)
         with run_kafka(workdir / "kafka") as broker:
             bootstrap = broker.bootstrap_servers
-            start = datetime(2026, 4, 6, tzinfo=UTC)
             detection.progress(f"local[{cores}]: filling the topic")
-            messages = detection.simulated_payloads(detection.THROUGHPUT_DAYS, start)
-            topic = f"throughput-{uuid.uuid4().hex[:6]}"
-            create_topics(bootstrap, [topic], detection.TRANSACTION_PARTITIONS)
-            produce(bootstrap, topic, messages)
-            spark = local_session(workdir / "spark", "fraud-detection-cores", cores)
-            spark.conf.set("spark.sql.streaming.numRecentProgressUpdates", "1000")
-            spark.sparkContext.setLogLevel("ERROR")
+            topic, messages = detection.filled_topic(bootstrap)
+            spark = detection.bench_session(workdir, "fraud-detection-cores", cores)
             throughputs = []
             for attempt in (1, 2):
                 detection.progress(f"local[{cores}]: throughput, run {attempt}")

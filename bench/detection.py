@@ -109,6 +109,16 @@ def simulated_payloads(
     return messages
 
 
+def filled_topic(bootstrap: str) -> tuple[str, list[tuple[str, bytes]]]:
+    """A new topic (the transactions topic's partitions) holding THROUGHPUT_DAYS of simulated
+    transactions from 2026-04-06: its name and its messages."""
+    messages = simulated_payloads(THROUGHPUT_DAYS, datetime(2026, 4, 6, tzinfo=UTC))
+    topic = f"throughput-{uuid.uuid4().hex[:6]}"
+    create_topics(bootstrap, [topic], TRANSACTION_PARTITIONS)
+    produce(bootstrap, topic, messages)
+    return topic, messages
+
+
 def earliest_consumer(bootstrap: str) -> Consumer:
     settings = {"group.id": uuid.uuid4().hex, "auto.offset.reset": "earliest"}
     return Consumer({"bootstrap.servers": bootstrap, **settings})
@@ -499,9 +509,10 @@ def cost_line(cost: dict | None) -> str:
     )
 
 
-def bench_session(workdir: Path, app_name: str):
-    """The local[2] session of a benchmark: every micro-batch's progress kept, Spark's log quiet."""
-    spark = local_session(workdir / "spark", app_name)
+def bench_session(workdir: Path, app_name: str, cores: int = 2):
+    """The local[`cores`] session of a benchmark: every micro-batch's progress kept, Spark's log
+    quiet."""
+    spark = local_session(workdir / "spark", app_name, cores)
     spark.conf.set("spark.sql.streaming.numRecentProgressUpdates", "1000")  # every batch
     spark.sparkContext.setLogLevel("ERROR")
     return spark
@@ -574,10 +585,7 @@ def main() -> int:
         workdir = Path(folder)
         with run_kafka(workdir / "kafka") as broker:
             bootstrap = broker.bootstrap_servers
-            messages = simulated_payloads(THROUGHPUT_DAYS, datetime(2026, 4, 6, tzinfo=UTC))
-            topic = f"throughput-{uuid.uuid4().hex[:6]}"
-            create_topics(bootstrap, [topic], TRANSACTION_PARTITIONS)
-            produce(bootstrap, topic, messages)
+            topic, messages = filled_topic(bootstrap)
             ceiling = raw_consume_rate(bootstrap, topic, len(messages))
             results["raw_consume_per_second"] = round(ceiling)
             spark = bench_session(workdir, "fraud-detection-bench")

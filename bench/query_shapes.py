@@ -25,19 +25,16 @@ from pathlib import Path
 import detection
 from detection import (
     THROUGHPUT_BATCH,
-    THROUGHPUT_DAYS,
-    TRANSACTION_PARTITIONS,
     bench_session,
+    filled_topic,
     full_batch_rate,
     measure_floor_latency,
     measure_query_floor,
     progress,
-    simulated_payloads,
 )
 from pyspark import cloudpickle
 from recording import machine, write_results
 
-from fraud_detection.harness import create_topics, produce
 from fraud_detection.runner import session_settings
 from fraud_testbed.kafka import run_kafka
 
@@ -69,10 +66,7 @@ def main() -> int:
         workdir = Path(folder)
         with run_kafka(workdir / "kafka") as broker:
             bootstrap = broker.bootstrap_servers
-            messages = simulated_payloads(THROUGHPUT_DAYS, datetime(2026, 4, 6, tzinfo=UTC))
-            topic = "filled"
-            create_topics(bootstrap, [topic], TRANSACTION_PARTITIONS)
-            produce(bootstrap, topic, messages)
+            topic, messages = filled_topic(bootstrap)
             spark = bench_session(workdir, "fraud-detection-query-shapes")
             for key, value in session_settings(str(workdir / "checkpoints")).items():
                 spark.conf.set(key, value)

@@ -61,7 +61,6 @@ _CARD_HINTS = (
 _WIDE_ENCODINGS = ("utf-32-le", "utf-32-be", "utf-16-le", "utf-16-be")
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _NUL_ESCAPE = re.compile(r"\\u0000|\\x00")
-_NOT_ASCII_DIGIT = re.compile(r"[^0-9]")
 _NOT_DIGIT = re.compile(r"\D")  # of any script
 _ASCII_NOT_DIGITS = bytes(set(range(128)) - set(b"0123456789"))
 
@@ -69,16 +68,19 @@ _ASCII_NOT_DIGITS = bytes(set(range(128)) - set(b"0123456789"))
 def _digits(run: str) -> str:
     """The ASCII digits of a card-like run, its escapes decoded and its separators dropped."""
     if run.isascii() and "\\" not in run:  # the common case, without escapes: at once
-        return _NOT_ASCII_DIGIT.sub("", run)
+        return _ascii_digits(run).decode()
     run = _ESCAPE.sub(lambda match: chr(int(match.group(1), 16)), _NUL_ESCAPE.sub("", run))
     return "".join(str(unicodedata.decimal(char)) for char in run if char.isdecimal())
 
 
 def _digit_count(text: str) -> int:
     """How many digits (of any script) `text` holds."""
-    if text.isascii():
-        return len(text.encode().translate(None, _ASCII_NOT_DIGITS))
-    return len(_NOT_DIGIT.sub("", text))
+    return len(_ascii_digits(text) if text.isascii() else _NOT_DIGIT.sub("", text))
+
+
+def _ascii_digits(text: str) -> bytes:
+    """The digits of ASCII `text`, the rest dropped."""
+    return text.encode().translate(None, _ASCII_NOT_DIGITS)
 
 
 def card_token(card_number: str, key: bytes) -> str:
