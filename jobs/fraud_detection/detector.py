@@ -97,6 +97,8 @@ class AccountState:
     waiting: list[list] = field(default_factory=list)  # labels ahead of their transaction
 
     def to_json(self) -> str:
+        """The account as JSON: [cards, transactions, amount total, alerts, latest ms,
+        unlabelled, waiting], the unlabelled transactions as three lists (ids, event ms, rules)."""
         return orjson.dumps(
             [
                 {token: card.to_json() for token, card in self.cards.items()},
@@ -104,16 +106,27 @@ class AccountState:
                 self.amount_total,
                 self.alerts,
                 self.latest_ms,
-                self.unlabelled,
+                [
+                    list(self.unlabelled),
+                    [entry[0] for entry in self.unlabelled.values()],
+                    [entry[1] for entry in self.unlabelled.values()],
+                ],
                 self.waiting,
             ]
         ).decode()
 
     @classmethod
     def from_json(cls, text: str) -> AccountState:
+        """An account from `to_json`'s JSON, or as jobs before stored it (the unlabelled
+        transactions a dict of id -> [event ms, rules]; their checkpoints resume)."""
         cards, transactions, amount_total, alerts, latest_ms, unlabelled, waiting = orjson.loads(
             text
         )
+        if not isinstance(unlabelled, dict):
+            ids, event_ms, rules = unlabelled
+            unlabelled = {
+                tx: [ms, named] for tx, ms, named in zip(ids, event_ms, rules, strict=True)
+            }
         return cls(
             {token: CardState.from_json(card) for token, card in cards.items()},
             transactions,

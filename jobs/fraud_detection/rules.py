@@ -222,8 +222,10 @@ class CardState:
     """One card's recent transactions (time order) and running amount statistics."""
 
     recent: list[Txn] = field(default_factory=list)
-    # [transaction id (None once the transaction is no longer recent), amount], oldest first
-    usual: list[list] = field(default_factory=list)
+    # the card's usual amounts, oldest first, and their transaction ids (None once a transaction
+    # is no longer recent and the card was stored: see to_json)
+    usual_amounts: list[float] = field(default_factory=list)
+    usual_ids: list[str | None] = field(default_factory=list)
     # the times (ascending) and amounts of the last 30 days' transactions, as two lists: a
     # window of the model's card features is then a slice found by bisection
     amount_times: list[float] = field(default_factory=list)
@@ -264,7 +266,7 @@ class CardState:
         if (params := _enabled(rules, "amountThreshold")) is not None:
             hits.append(
                 amount_threshold(
-                    [amount for _, amount in self.usual],
+                    self.usual_amounts,
                     txn,
                     params["multiplier"],
                     params["minHistory"],
@@ -279,10 +281,13 @@ class CardState:
         that is, any named in an alert.
         """
         bisect.insort(self.recent, txn, key=lambda past: (past.time, past.transaction_id))
-        self.usual.append([txn.transaction_id, txn.amount])
+        self.usual_ids.append(txn.transaction_id)
+        self.usual_amounts.append(txn.amount)
         if flagged:
-            self.usual = [entry for entry in self.usual if entry[0] not in flagged]
-        del self.usual[:-USUAL_AMOUNTS]
+            kept = [index for index, found in enumerate(self.usual_ids) if found not in flagged]
+            self.usual_ids = [self.usual_ids[index] for index in kept]
+            self.usual_amounts = [self.usual_amounts[index] for index in kept]
+        del self.usual_ids[:-USUAL_AMOUNTS], self.usual_amounts[:-USUAL_AMOUNTS]
         index = bisect.bisect_right(self.amount_times, txn.time)
         self.amount_times.insert(index, txn.time)
         self.amount_values.insert(index, txn.amount)
@@ -309,26 +314,49 @@ class CardState:
         self.add(txn, keep_seconds, flagged)
         return hits
 
-    def to_json(self) -> dict:
-        """The card as JSON. A usual amount keeps its transaction id only while the transaction
-        is recent: only a recent transaction can be named by a later alert (`add`'s `flagged`),
-        and the ids were a fifth of an account's JSON."""
+    def to_json(self) -> list:
+        """The card as JSON: [recent transactions, usual amounts, the ids of the last usual
+        amounts, amount times, amount values, devices, latest].
+
+        A usual amount keeps its transaction id only while the transaction is recent: only a
+        recent transaction can be named by a later alert (`add`'s `flagged`), and the ids were
+        a fifth of an account's JSON; the ids kept are those of the usual amounts from the first
+        with a recent id on (None for a later one no longer recent). A list, not a dict: the
+        keys' names were written again for every card."""
         recent_ids = {txn.transaction_id for txn in self.recent}
-        return {
-            "recent": [txn.as_list() for txn in self.recent],
-            "usual": [
-                entry if entry[0] in recent_ids else [None, entry[1]] for entry in self.usual
-            ],
-            "amount_times": self.amount_times,
-            "amount_values": self.amount_values,
-            "devices": self.devices,
-            "latest": self.latest,
-        }
+        ids = [found if found in recent_ids else None for found in self.usual_ids]
+        first = next((index for index, found in enumerate(ids) if found is not None), len(ids))
+        return [
+            [txn.as_list() for txn in self.recent],
+            self.usual_amounts,
+            ids[first:],
+            self.amount_times,
+            self.amount_values,
+            self.devices,
+            self.latest,
+        ]
 
     @classmethod
-    def from_json(cls, data: dict) -> CardState:
-        """A card from `to_json`'s JSON, or from the [time, amount] list `amounts` that jobs
-        before stored (their checkpoints resume)."""
+    def from_json(cls, data: list | dict) -> CardState:
+        """A card from `to_json`'s JSON, or from the dict that jobs before stored (their
+        checkpoints resume)."""
+        if isinstance(data, dict):
+            return cls._from_dict(data)
+        recent, usual_amounts, ids, amount_times, amount_values, devices, latest = data
+        return cls(
+            recent=[Txn(*values) for values in recent],
+            usual_amounts=usual_amounts,
+            usual_ids=[None] * (len(usual_amounts) - len(ids)) + ids,
+            amount_times=amount_times,
+            amount_values=amount_values,
+            devices=devices,
+            latest=latest,
+        )
+
+    @classmethod
+    def _from_dict(cls, data: dict) -> CardState:
+        """A card as jobs before stored it: a dict, with a [time, amount] list `amounts` before
+        the amount times and values were two lists."""
         if "amounts" in data:
             pairs = sorted(data["amounts"], key=lambda pair: pair[0])
             amount_times = [time for time, _ in pairs]
@@ -337,7 +365,8 @@ class CardState:
             amount_times, amount_values = data["amount_times"], data["amount_values"]
         return cls(
             recent=[Txn(*values) for values in data["recent"]],
-            usual=data["usual"],
+            usual_amounts=[amount for _, amount in data["usual"]],
+            usual_ids=[found for found, _ in data["usual"]],
             amount_times=amount_times,
             amount_values=amount_values,
             devices=data["devices"],

@@ -124,6 +124,17 @@ def test_a_label_is_joined_with_the_rules_that_named_its_transaction_the_model_i
     assert labels[1][-1] == [False, "", [], False]  # never seen: unknown
 
 
+def test_an_account_stored_as_jobs_before_stored_it_still_joins_its_labels():
+    account = AccountState()
+    detect(account, [record(1, 0, 1.0), record(2, 1, 1.5), record(3, 2, 400.0)], SETTINGS)
+    cards, *totals, (ids, event_ms, rules), waiting = json.loads(account.to_json())
+    unlabelled = {tx: [ms, named] for tx, ms, named in zip(ids, event_ms, rules, strict=True)}
+    older = AccountState.from_json(json.dumps([cards, *totals, unlabelled, waiting]))
+    assert older == AccountState.from_json(account.to_json()) and len(older.unlabelled) == 3
+    rows = detect(older, [], SETTINGS, [label(1, 0, True, "card_testing")])
+    assert [row[-1] for row in rows] == [[True, "card_testing", ["cardTesting"], True]]
+
+
 def test_a_label_ahead_of_its_transaction_waits_for_it():
     account = AccountState()
     rows = detect(account, [record(1, 0)], SETTINGS, [label(2, 5, False)])

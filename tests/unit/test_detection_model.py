@@ -62,10 +62,12 @@ def test_card_windows_hold_through_late_transactions_and_a_state_stored_by_older
         purchase = txn(number, (time - MONDAY_NOON) / 3600, round(rng.uniform(1, 500), 2))
         card.observe(purchase, DEFAULT_RULES)
         history = [past for past in [*history, purchase] if past.time >= time - 30 * 86400]
-    stored = card.to_json()
-    times, values = stored.pop("amount_times"), stored.pop("amount_values")
-    stored["amounts"] = [[time, value] for time, value in zip(times, values, strict=True)][::-1]
-    older = CardState.from_json(stored)  # as jobs before stored it (here newest first)
+    pairs = [list(pair) for pair in zip(card.amount_times, card.amount_values, strict=True)]
+    older = CardState.from_json(  # as jobs before stored it: [time, amount] pairs, newest first
+        {"recent": [past.as_list() for past in card.recent],
+         "usual": [list(pair) for pair in zip(card.usual_ids, card.usual_amounts, strict=True)],
+         "amounts": pairs[::-1], "devices": card.devices, "latest": card.latest}
+    )  # fmt: skip
     probe = txn(999, (now + 60 - MONDAY_NOON) / 3600, 10.0)
     assert card_features(older, probe) == card_features(card, probe)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import orjson
+
 from fraud_detection.config import DEFAULT_RULES
 from fraud_detection.rules import CardState, Txn, haversine_km, surely_near
 
@@ -136,12 +138,31 @@ def test_usual_amounts_keep_ids_only_while_recent_and_alerts_do_not_change():
         state = CardState.from_json(state.to_json())
         hits += [(hit.rule, hit.transaction_ids) for hit in state.observe(item, DEFAULT_RULES)]
     assert hits == run(events) and {rule for rule, _ in hits} >= {"amountThreshold"}
-    stored = state.to_json()
-    recent = {values[0] for values in stored["recent"]}
-    assert {tx for tx, _ in stored["usual"] if tx is not None} == recent & {
-        tx for tx, _ in state.usual
-    }
-    assert [amount for _, amount in stored["usual"]] == [amount for _, amount in state.usual]
+    recent_txns, amounts, ids, *_ = state.to_json()
+    recent = {values[0] for values in recent_txns}
+    assert set(ids) - {None} == recent & set(state.usual_ids)
+    assert amounts == state.usual_amounts
+    assert len(ids) < len(amounts) and ids[0] is not None  # the ids of the newest amounts only
+
+
+def test_a_card_stored_as_jobs_before_stored_it_resumes_to_the_same_state():
+    state = CardState()
+    for number in range(200):
+        state.observe(txn(number, number * 37.5, amount=10.0 + number % 13), DEFAULT_RULES)
+    restored = CardState.from_json(orjson.loads(orjson.dumps(state.to_json())))
+    assert (restored.recent, restored.amount_times, restored.amount_values) == (
+        state.recent, state.amount_times, state.amount_values
+    )  # fmt: skip
+    assert restored.to_json() == state.to_json()
+    recent_ids = {past.transaction_id for past in state.recent}
+    older = {  # a dict, the ids of transactions no longer recent as None
+        "recent": [past.as_list() for past in state.recent],
+        "usual": [[tx if tx in recent_ids else None, amount]
+                  for tx, amount in zip(state.usual_ids, state.usual_amounts, strict=True)],
+        "amount_times": state.amount_times, "amount_values": state.amount_values,
+        "devices": state.devices, "latest": state.latest,
+    }  # fmt: skip
+    assert CardState.from_json(older).to_json() == state.to_json()
 
 
 def test_old_transactions_leave_the_state():
@@ -149,4 +170,4 @@ def test_old_transactions_leave_the_state():
     for n in range(3):
         state.observe(txn(n, n * 200), DEFAULT_RULES)
     assert [item.transaction_id for item in state.recent] == ["tx-1", "tx-2"]
-    assert len(state.usual) == 3
+    assert len(state.usual_amounts) == len(state.usual_ids) == 3
