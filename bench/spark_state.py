@@ -1,16 +1,21 @@
-"""What Spark's Python stateful operator costs per key, with a function that does nothing.
+"""What Spark's Python state APIs cost per key or per entry, with functions that do nothing else.
 
 Writes bench/results/spark_state.json and prints a summary. On local[2], a parquet source of
-ROWS rows over KEYS keys goes through, each query on its own checkpoint with availableNow:
-1. `mapInArrow` passing batches through (reading, Python round trip, no grouping);
-2. `groupBy(key).applyInPandasWithState` with a function that only reads its rows and updates
-   a 200-byte state (the detection job keys its state by bucket of accounts to pay this less).
-Per key cost = (2 - 1) / KEYS: the floor under any per-key Python state in this Spark.
+ROWS rows over KEYS accounts goes through each query twice, on its own checkpoint with
+availableNow: once to store a STATE_BYTES state for every account, then over as many new rows,
+timed, with that state in the RocksDB state store (as a running job finds it):
+1. `mapInArrow` passing batches through (reading, a Python round trip, no grouping or state);
+2. keyed by account: `applyInPandasWithState`, `transformWithStateInPandas` and the row-based
+   `transformWithState`, each reading and updating its key's state (a ValueState for the two);
+3. keyed by STATE_BUCKETS buckets of accounts with a MapState entry per account (the layout of
+   per-account state the detection job would need): `getValue` and `updateValue` per account;
+   and the whole map read through its iterator, then `updateValue` per account.
+Cost per key (or account) = (query - 1) / KEYS: the floor under any per-account Python state in
+this Spark (docs/performance.md, Per-account state in Spark).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -22,14 +27,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from pyspark.sql import Row
+from pyspark.sql import functions as F
 from pyspark.sql.streaming.state import GroupStateTimeout
+from pyspark.sql.streaming.stateful_processor import StatefulProcessor
 from recording import machine, write_results
 
+from fraud_detection.runner import ROCKSDB
 from fraud_testbed.spark import local_session
 
 RESULTS = Path(__file__).parent / "results" / "spark_state.json"
-ROWS, KEYS = 200_000, 20_000
-TIMEOUT_S = 600
+ROWS, KEYS, STATE_BUCKETS = 200_000, 20_000, 64
+STATE_BYTES = 1_000
+STATE = "x" * STATE_BYTES
+TIMEOUT_S = 900
 
 
 def pass_through(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -37,10 +48,67 @@ def pass_through(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         yield pa.RecordBatch.from_pydict({"n": [batch.num_rows]})
 
 
-def count_rows(key: tuple, frames: Iterator[pd.DataFrame], state) -> Iterator[pd.DataFrame]:
+def group_state(key: tuple, frames: Iterator[pd.DataFrame], state) -> Iterator[pd.DataFrame]:
     rows = sum(len(frame) for frame in frames)
-    state.update(("x" * 200,))
+    _ = state.get if state.exists else None
+    state.update((STATE,))
     yield pd.DataFrame({"n": [rows]})
+
+
+class ValueStatePandas(StatefulProcessor):
+    """transformWithStateInPandas keyed by account: its ValueState read and updated."""
+
+    def init(self, handle) -> None:
+        self.state = handle.getValueState("state", "state string")
+
+    def handleInputRows(self, key, rows, timerValues) -> Iterator[pd.DataFrame]:
+        count = sum(len(frame) for frame in rows)
+        self.state.get()
+        self.state.update((STATE,))
+        yield pd.DataFrame({"n": [count]})
+
+    def close(self) -> None:
+        pass
+
+
+class ValueStateRows(StatefulProcessor):
+    """The row-based transformWithState keyed by account: its ValueState read and updated."""
+
+    def init(self, handle) -> None:
+        self.state = handle.getValueState("state", "state string")
+
+    def handleInputRows(self, key, rows, timerValues) -> Iterator[Row]:
+        count = sum(1 for _ in rows)
+        self.state.get()
+        self.state.update((STATE,))
+        yield Row(n=count)
+
+    def close(self) -> None:
+        pass
+
+
+class AccountsInMapState(StatefulProcessor):
+    """transformWithStateInPandas keyed by bucket, a MapState entry per account: each account of
+    the input read by `getValue` (or the whole map by its iterator, `scan`) and updated."""
+
+    def __init__(self, scan: bool) -> None:
+        self.scan = scan
+
+    def init(self, handle) -> None:
+        self.accounts = handle.getMapState("accounts", "account string", "state string")
+
+    def handleInputRows(self, key, rows, timerValues) -> Iterator[pd.DataFrame]:
+        touched = {account for frame in rows for account in frame["account"].tolist()}
+        if self.scan:
+            dict(self.accounts.iterator())
+        for account in touched:
+            if not self.scan:
+                self.accounts.getValue((account,))
+            self.accounts.updateValue((account,), (STATE,))
+        yield pd.DataFrame({"n": [len(touched)]})
+
+    def close(self) -> None:
+        pass
 
 
 def timed(frame, checkpoint: Path) -> float:
@@ -55,48 +123,93 @@ def timed(frame, checkpoint: Path) -> float:
     return time.monotonic() - began
 
 
+def queries(stream) -> dict:
+    """Each measured query, by name, as a function of a fresh stream."""
+
+    def by_account():
+        return stream().groupBy("account")
+
+    def by_bucket():
+        bucket = F.pmod(F.xxhash64("account"), F.lit(STATE_BUCKETS))
+        return stream().withColumn("bucket", bucket).groupBy("bucket")
+
+    return {
+        "map_in_arrow": lambda: stream().mapInArrow(pass_through, "n long"),
+        "apply_in_pandas_with_state": lambda: by_account().applyInPandasWithState(
+            group_state, "n long", "state string", "append", GroupStateTimeout.NoTimeout
+        ),
+        "transform_with_state_in_pandas": lambda: by_account().transformWithStateInPandas(
+            ValueStatePandas(), "n long", "append", "None"
+        ),
+        "transform_with_state_rows": lambda: by_account().transformWithState(
+            ValueStateRows(), "n long", "append", "None"
+        ),
+        "map_state_get_and_update": lambda: by_bucket().transformWithStateInPandas(
+            AccountsInMapState(scan=False), "n long", "append", "None"
+        ),
+        "map_state_scan_and_update": lambda: by_bucket().transformWithStateInPandas(
+            AccountsInMapState(scan=True), "n long", "append", "None"
+        ),
+    }
+
+
 def main() -> int:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     with tempfile.TemporaryDirectory(prefix="bench-spark-state-") as folder:
         workdir = Path(folder)
         spark = local_session(workdir / "spark", "spark-state-bench")
         spark.sparkContext.setLogLevel("ERROR")
+        spark.conf.set("spark.sql.streaming.stateStore.providerClass", ROCKSDB)
         rng = np.random.default_rng(1)
-        rows = pd.DataFrame(
-            {
-                "key": [f"account-{k}" for k in rng.integers(0, KEYS, ROWS)],
-                "amount": rng.random(ROWS) * 100,
-            }
-        )
         source = workdir / "source"
-        spark.createDataFrame(rows).repartition(2).write.parquet(str(source))
-        schema = spark.read.parquet(str(source)).schema
+
+        def add_rows(part: str) -> None:
+            accounts = [f"account-{k}" for k in rng.integers(0, KEYS, ROWS)]
+            frame = spark.createDataFrame(pd.DataFrame({"account": accounts}))
+            frame.repartition(2).write.parquet(str(source / part))
+
+        add_rows("first")
+        schema = spark.read.parquet(str(source / "first")).schema
 
         def stream():
-            return spark.readStream.schema(schema).parquet(str(source))
+            return (
+                spark.readStream.schema(schema)
+                .option("recursiveFileLookup", "true")
+                .parquet(str(source))
+            )
 
-        timed(stream().mapInArrow(pass_through, "n long"), workdir / "warm-up")
-        baseline = timed(stream().mapInArrow(pass_through, "n long"), workdir / "map")
-        stateful = timed(
-            stream()
-            .groupBy("key")
-            .applyInPandasWithState(
-                count_rows, "n long", "s string", "append", GroupStateTimeout.NoTimeout
-            ),
-            workdir / "state",
-        )
+        measured = queries(stream)
+        for name, query in measured.items():
+            print(f"storing the state: {name}", flush=True)
+            timed(query(), workdir / name)
+        add_rows("second")
+        seconds = {}
+        for name, query in measured.items():
+            seconds[name] = timed(query(), workdir / name)
+            print(f"{name}: {seconds[name]:.2f} s", flush=True)
         spark.stop()
+    baseline = seconds.pop("map_in_arrow")
     results = {
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "rows": ROWS,
         "keys": KEYS,
+        "state_bytes": STATE_BYTES,
         "map_in_arrow_seconds": round(baseline, 2),
-        "apply_in_pandas_with_state_seconds": round(stateful, 2),
-        "per_key_microseconds": round((stateful - baseline) / KEYS * 1e6),
+        "seconds": {name: round(value, 2) for name, value in seconds.items()},
+        "per_key_microseconds": {
+            name: round((value - baseline) / KEYS * 1e6) for name, value in seconds.items()
+        },
         "machine": machine(),
     }
-    write_results(RESULTS, results, lambda found: json.dumps(found, indent=2))
+    write_results(RESULTS, results, summary)
     return 0
+
+
+def summary(results: dict) -> str:
+    lines = [f"Python state in Spark, per key or account ({results['keys']:,} of them):"]
+    for name, cost in results["per_key_microseconds"].items():
+        lines.append(f"  {name}: {cost:,} us")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
