@@ -10,8 +10,9 @@ timed, with that state in the RocksDB state store (as a running job finds it):
 3. keyed by STATE_BUCKETS buckets of accounts with a MapState entry per account (the layout of
    per-account state the detection job would need): `getValue` and `updateValue` per account;
    and the whole map read through its iterator, then `updateValue` per account.
-Cost per key (or account) = (query - 1) / KEYS: the floor under any per-account Python state in
-this Spark (docs/performance.md, Per-account state in Spark).
+Cost per key (or account) = (query - mapInArrow) / KEYS, the shuffle and grouping included: the
+floor under any per-account Python state in this Spark (docs/performance.md, Per-account state
+in Spark).
 """
 
 from __future__ import annotations
@@ -119,7 +120,9 @@ def timed(frame, checkpoint: Path) -> float:
         .trigger(availableNow=True)
         .start()
     )
-    query.awaitTermination(TIMEOUT_S)
+    if not query.awaitTermination(TIMEOUT_S):
+        query.stop()
+        raise TimeoutError(f"{checkpoint.name} did not finish within {TIMEOUT_S} s")
     return time.monotonic() - began
 
 
@@ -155,6 +158,7 @@ def queries(stream) -> dict:
 
 def main() -> int:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
     with tempfile.TemporaryDirectory(prefix="bench-spark-state-") as folder:
         workdir = Path(folder)
         spark = local_session(workdir / "spark", "spark-state-bench")
@@ -190,7 +194,7 @@ def main() -> int:
         spark.stop()
     baseline = seconds.pop("map_in_arrow")
     results = {
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "started_at": started_at,
         "rows": ROWS,
         "keys": KEYS,
         "state_bytes": STATE_BYTES,

@@ -284,7 +284,7 @@ class CardState:
         self.usual_ids.append(txn.transaction_id)
         self.usual_amounts.append(txn.amount)
         if flagged:
-            kept = [index for index, found in enumerate(self.usual_ids) if found not in flagged]
+            kept = [index for index, tx_id in enumerate(self.usual_ids) if tx_id not in flagged]
             self.usual_ids = [self.usual_ids[index] for index in kept]
             self.usual_amounts = [self.usual_amounts[index] for index in kept]
         del self.usual_ids[:-USUAL_AMOUNTS], self.usual_amounts[:-USUAL_AMOUNTS]
@@ -324,8 +324,8 @@ class CardState:
         with a recent id on (None for a later one no longer recent). A list, not a dict: the
         keys' names were written again for every card."""
         recent_ids = {txn.transaction_id for txn in self.recent}
-        ids = [found if found in recent_ids else None for found in self.usual_ids]
-        first = next((index for index, found in enumerate(ids) if found is not None), len(ids))
+        ids = [tx_id if tx_id in recent_ids else None for tx_id in self.usual_ids]
+        first = next((index for index, tx_id in enumerate(ids) if tx_id is not None), len(ids))
         return [
             [txn.as_list() for txn in self.recent],
             self.usual_amounts,
@@ -366,7 +366,7 @@ class CardState:
         return cls(
             recent=[Txn(*values) for values in data["recent"]],
             usual_amounts=[amount for _, amount in data["usual"]],
-            usual_ids=[found for found, _ in data["usual"]],
+            usual_ids=[tx_id for tx_id, _ in data["usual"]],
             amount_times=amount_times,
             amount_values=amount_values,
             devices=data["devices"],

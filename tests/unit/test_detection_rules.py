@@ -125,6 +125,10 @@ def test_state_survives_a_json_round_trip_with_the_same_alerts():
         (hit.rule, hit.transaction_ids) for hit in restored.observe(events[2], DEFAULT_RULES)
     ]
     assert resumed == [hit for hit in whole if "tx-3" in hit[1]]
+    uninterrupted = CardState()
+    for item in events:
+        uninterrupted.observe(item, DEFAULT_RULES)
+    assert restored.usual_amounts == uninterrupted.usual_amounts  # the alerted ones left out
 
 
 def test_usual_amounts_keep_ids_only_while_recent_and_alerts_do_not_change():
