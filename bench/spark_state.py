@@ -29,11 +29,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from pyspark.sql import Row
-from pyspark.sql import functions as F
 from pyspark.sql.streaming.state import GroupStateTimeout
 from pyspark.sql.streaming.stateful_processor import StatefulProcessor
 from recording import machine, write_results
 
+from fraud_detection.job import bucket_key
 from fraud_detection.runner import ROCKSDB
 from fraud_testbed.spark import local_session
 
@@ -56,36 +56,36 @@ def group_state(key: tuple, frames: Iterator[pd.DataFrame], state) -> Iterator[p
     yield pd.DataFrame({"n": [rows]})
 
 
-class ValueStatePandas(StatefulProcessor):
-    """transformWithStateInPandas keyed by account: its ValueState read and updated."""
+class ValueStateProcessor(StatefulProcessor):
+    """Keyed by account: its ValueState read and updated once per key (`touch`)."""
 
     def init(self, handle) -> None:
         self.state = handle.getValueState("state", "state string")
+
+    def touch(self) -> None:
+        self.state.get()
+        self.state.update((STATE,))
+
+    def close(self) -> None:
+        pass
+
+
+class ValueStatePandas(ValueStateProcessor):
+    """For transformWithStateInPandas: the key's rows as pandas frames."""
 
     def handleInputRows(self, key, rows, timerValues) -> Iterator[pd.DataFrame]:
         count = sum(len(frame) for frame in rows)
-        self.state.get()
-        self.state.update((STATE,))
+        self.touch()
         yield pd.DataFrame({"n": [count]})
 
-    def close(self) -> None:
-        pass
 
-
-class ValueStateRows(StatefulProcessor):
-    """The row-based transformWithState keyed by account: its ValueState read and updated."""
-
-    def init(self, handle) -> None:
-        self.state = handle.getValueState("state", "state string")
+class ValueStateRows(ValueStateProcessor):
+    """For the row-based transformWithState: the key's rows one by one."""
 
     def handleInputRows(self, key, rows, timerValues) -> Iterator[Row]:
         count = sum(1 for _ in rows)
-        self.state.get()
-        self.state.update((STATE,))
+        self.touch()
         yield Row(n=count)
-
-    def close(self) -> None:
-        pass
 
 
 class AccountsInMapState(StatefulProcessor):
@@ -133,7 +133,7 @@ def queries(stream) -> dict:
         return stream().groupBy("account")
 
     def by_bucket():
-        bucket = F.pmod(F.xxhash64("account"), F.lit(STATE_BUCKETS))
+        bucket = bucket_key("account", STATE_BUCKETS, None)  # the detection job's buckets
         return stream().withColumn("bucket", bucket).groupBy("bucket")
 
     return {
