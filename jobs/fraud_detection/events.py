@@ -73,17 +73,19 @@ def _reject_constant(token: str) -> float:
 def redacted_payload(raw: bytes | None, key: bytes) -> str:
     """The payload as text, card-like digit runs tokenised: UTF-8 when it is, base64 (of the
     redacted bytes) otherwise. A payload with NULs may be UTF-16 or UTF-32 text (valid UTF-8
-    too when little-endian and in some scripts): its digits of any script are tokenised first."""
+    too when little-endian and in some scripts): its card numbers are tokenised in those
+    encodings first, and their tokens left alone after."""
     if raw is None:
         return ""
-    wide = redact_card_numbers_in_wide_text(raw, key) if b"\x00" in raw else raw
+    written: set[str] = set()
+    wide = redact_card_numbers_in_wide_text(raw, key, written) if b"\x00" in raw else raw
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return base64.b64encode(redact_card_numbers_in_bytes(wide, key)).decode("ascii")
+        return base64.b64encode(redact_card_numbers_in_bytes(wide, key, written)).decode("ascii")
     if wide is not raw:
         text = wide.decode("utf-8", errors="replace")
-    return redact_card_numbers(text, key)
+    return redact_card_numbers(text, key, written)
 
 
 def tokenise_identifiers(record: dict[str, Any], key: bytes) -> dict[str, Any]:

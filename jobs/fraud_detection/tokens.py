@@ -28,9 +28,10 @@ _CARD_LIKE_EBCDIC = re.compile(rb"(?<![\xf0-\xf9])[\xf0-\xf9](?:[\x40\x60]{0,16}
 # A card number written into an identifier (a customer, terminal or transaction id): 13 or more
 # digits in a row, or 3 or more groups of 4 to 8 digits, 13 or more in all, between which stand
 # 1 to 3 separators (any space, dash, dot, slash or underscore), as cards are printed
-# (4111 1111 1111 1111, 3782-822463-10005); or two groups of 7 to 12 digits (a pair) that
-# read as a card number (`plausible_card_number`: 41111111 11111111). Shorter runs and other
-# pairs are left alone: ids such as "tx-11-3-00001234" and "order-20260302-00012345" are common.
+# (4111 1111 1111 1111, 3782-822463-10005); or two groups of 4 to 12 digits (a pair) that read
+# as a card number (`plausible_card_number`: 41111111 11111111, 4111 111111111111), an expiry
+# date (MMYY) glued on or not (41111111 111111111225). Shorter runs and other pairs are left
+# alone: ids such as "tx-11-3-00001234" and "order-20260302-00012345" are common.
 CARD_DIGITS_MIN = 13
 _ID_SEPARATOR = r"[\s._/\-\u2010-\u2015\u2212]"
 # Both forms, found where each starts (a lookahead; a run's first 4 digits first: the fastest; a
@@ -39,26 +40,33 @@ _ID_SEPARATOR = r"[\s._/\-\u2010-\u2015\u2212]"
 _CARD_IN_IDENTIFIER = re.compile(
     rf"(?<!\d)(?=(?P<run>\d{{4}}(?:\d{{{CARD_DIGITS_MIN - 4},}}"
     rf"|\d{{0,4}}(?:{_ID_SEPARATOR}{{1,3}}\d{{4,8}}){{2,}}))(?!\d)"
-    rf"|(?P<pair>\d{{7,12}}{_ID_SEPARATOR}{{1,3}}\d{{7,12}})(?!\d))"
+    rf"|(?P<pair>\d{{4,12}}{_ID_SEPARATOR}{{1,3}}\d{{4,12}})(?!\d))"
 )
-_PAIR_DIGITS = range(15, 20)
 # The first digits of the card numbers of the major networks: ISO/IEC 7812's major industry
 # identifiers 3 to 6 (Amex, Diners, JCB, Visa, Mastercard, Discover, UnionPay, Maestro), Mir's
 # 2200 to 2204 and Mastercard's 2221 to 2720. Dates written year first (19..., 20...) are not
 # among them.
 _ISSUER_PREFIX = re.compile(r"[3-6]|2(?:20[0-4]|22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)")
+# The card numbers shorter than 15 digits still issued: Diners Club's 14 (300 to 305, 309, 36,
+# 38, 39) and Visa's 13.
+_SHORT_CARD = re.compile(r"30[0-59]\d{11}|3[689]\d{12}|4\d{12}")
+_EXPIRY = re.compile(r"(?:0[1-9]|1[0-2])\d\d")  # MMYY
 # What shows, in a raw JSON payload, that an id in it may hold a card number (in RE2's syntax, for
 # pyarrow): a run of 13 ASCII digits, the first three groups of a card printed in groups, two
-# groups of 7 digits or more the first of which starts as a card number does, or what a byte
+# groups of 4 digits or more the first of which starts as a card number does, or what a byte
 # pattern cannot read (non-ASCII text, escapes). A superset of what _CARD_IN_IDENTIFIER finds.
 _CARD_HINTS = (
     r"\d{13}|\d{4}[\s._/\-]{1,3}\d{4,8}[\s._/\-]{1,3}\d{4}"
-    r"|(?:^|[^0-9])(?:[3-6]\d|2[2-7])\d{5,10}[\s._/\-]{1,3}\d{7}|[^\x00-\x7f]|\\"
+    r"|(?:^|[^0-9])(?:[3-6]\d|2[2-7])\d{2,10}[\s._/\-]{1,3}\d{4}|[^\x00-\x7f]|\\"
 )
-# The wide text encodings a payload with NULs may be in, whose non-ASCII digits no other pattern
-# sees (an Arabic-Indic 4, U+0664, is the bytes 0x64 0x06 in UTF-16-LE: valid UTF-8 too). UTF-32
-# first: UTF-32 text also reads as UTF-16, its digits there with NULs between.
+# The wide text encodings a payload with NULs may be in, whose non-ASCII digits, and ASCII digits
+# written as in an id, no pattern sees in the payload read narrow (an Arabic-Indic 4, U+0664, is
+# the bytes 0x64 0x06 in UTF-16-LE: valid UTF-8 too). UTF-32 first: UTF-32 text also reads as
+# UTF-16, its characters there with NULs between.
 _WIDE_ENCODINGS = ("utf-32-le", "utf-32-be", "utf-16-le", "utf-16-be")
+# A token written into a payload by an earlier pass, as a later one reads it: each character
+# followed by up to 3 NULs when it was written into UTF-16 or UTF-32 text and is read narrow.
+_WRITTEN_TOKEN = re.compile(r"t\x00{0,3}o\x00{0,3}k\x00{0,3}_\x00{0,3}(?:[0-9a-f]\x00{0,3}){32}")
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _NUL_ESCAPE = re.compile(r"\\u0000|\\x00")
 _NOT_DIGIT = re.compile(r"\D")  # of any script
@@ -89,11 +97,12 @@ def card_token(card_number: str, key: bytes) -> str:
     return f"tok_{digest[:32]}"
 
 
-def redact_card_numbers(text: str, key: bytes) -> str:
+def redact_card_numbers(text: str, key: bytes, written: set[str] | None = None) -> str:
     """`text` with every card-like digit run, and every card number written as in an identifier
     (`tokenise_card_numbers_in_identifier`), replaced by its token: the token of its ASCII
-    digits, whatever script or escapes wrote them."""
-    return _replaced(text, [match.span() for match in _CARD_LIKE.finditer(text)], key)
+    digits, whatever script or escapes wrote them. The tokens in `written` (written into the
+    same payload by an earlier pass) are kept as they are; those written now are added to it."""
+    return _replaced(text, key, _CARD_LIKE, written)
 
 
 def tokenise_card_numbers_in_identifier(identifier: str, key: bytes) -> str:
@@ -106,24 +115,39 @@ def tokenise_card_numbers_in_identifier(identifier: str, key: bytes) -> str:
     visible = identifier
     if not identifier.isascii():
         visible = "".join(char for char in identifier if unicodedata.category(char) != "Cf")
-    tokenised = _replaced(visible, [], key)
+    tokenised = _replaced(visible, key)
     return identifier if tokenised == visible else tokenised
 
 
-def _replaced(text: str, spans: list[tuple[int, int]], key: bytes) -> str:
-    """`text` with `spans` and the card numbers written as in an identifier replaced by their
-    tokens, overlapping ones merged into one."""
-    spans = list(spans)
-    for found in _CARD_IN_IDENTIFIER.finditer(text):
+def _replaced(
+    text: str, key: bytes, also: re.Pattern | None = None, written: set[str] | None = None
+) -> str:
+    """`text` with the card numbers written as in an identifier, and the matches of `also`,
+    replaced by their tokens, overlapping ones merged into one; the tokens in `written` kept,
+    those written added to it."""
+    searched = _WRITTEN_TOKEN.sub(_masked(written), text) if written else text
+    spans = [match.span() for match in also.finditer(searched)] if also else []
+    for found in _CARD_IN_IDENTIFIER.finditer(searched):
         run = found["run"] or found["pair"]
         digits = _digits(run)
-        if plausible_card_number(digits) if found["pair"] else len(digits) >= CARD_DIGITS_MIN:
+        if _card_in_pair(digits) if found["pair"] else len(digits) >= CARD_DIGITS_MIN:
             spans.append((found.start(), found.start() + len(run)))
     parts, end = [], 0
     for start, stop in _merged(spans):
-        parts += [text[end:start], card_token(_digits(text[start:stop]), key)]
+        token = card_token(_digits(text[start:stop]), key)
+        parts += [text[end:start], token]
         end = stop
+        if written is not None:
+            written.add(token)
     return "".join([*parts, text[end:]]) if parts else text
+
+
+def _masked(written: set[str]):
+    """A replacement for _WRITTEN_TOKEN's matches: a token in `written` as as many x's (no
+    digits to find), anything else as it is."""
+    return lambda found: (
+        "x" * len(found.group()) if found.group().replace("\x00", "") in written else found.group()
+    )
 
 
 def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -147,40 +171,45 @@ def ids_may_hold_card_numbers(payloads: list[bytes | None], own_runs: pa.Array) 
 
 
 def plausible_card_number(digits: str) -> bool:
-    """Whether ASCII `digits` read as a card number: 15 to 19 of them, a major network's first
-    digits and a valid Luhn check digit."""
+    """Whether ASCII `digits` read as a card number: a major network's first digits, a length its
+    cards have (15 to 19; 14 and 13 for those of _SHORT_CARD) and a valid Luhn check digit."""
     return (
-        len(digits) in _PAIR_DIGITS
-        and _ISSUER_PREFIX.match(digits) is not None
+        _ISSUER_PREFIX.match(digits) is not None
+        and (15 <= len(digits) <= 19 or _SHORT_CARD.fullmatch(digits) is not None)
         and luhn_valid(digits)
     )
 
 
-def redact_card_numbers_in_wide_text(raw: bytes, key: bytes) -> bytes:
-    """`raw` with each card-like run that holds a non-ASCII digit replaced by its token, in every
-    wide text encoding `raw` decodes in (the token written in that encoding). For payloads that
-    may be UTF-16 or UTF-32 text; their ASCII digits, NULs between, the other patterns find when
-    not split by dots, slashes or underscores and not a pair (docs/detection.md, Not done)."""
+def _card_in_pair(digits: str) -> bool:
+    """Whether the ASCII `digits` of a pair read as a card number, with or without an expiry
+    date glued on."""
+    if plausible_card_number(digits):
+        return True
+    card, expiry = digits[:-4], digits[-4:]
+    return _EXPIRY.fullmatch(expiry) is not None and plausible_card_number(card)
+
+
+def redact_card_numbers_in_wide_text(raw: bytes, key: bytes, written: set[str]) -> bytes:
+    """`raw` with every card number `redact_card_numbers` finds replaced by its token, in every
+    wide text encoding `raw` decodes in, the token written in that encoding (so the text still
+    reads in it); the tokens written added to `written`. For payloads that may be UTF-16 or
+    UTF-32 text."""
     for encoding in _WIDE_ENCODINGS:
         try:
             text = raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-        redacted = _CARD_LIKE.sub(
-            lambda run: (
-                run.group() if run.group().isascii() else card_token(_digits(run.group()), key)
-            ),
-            text,
-        )
+        redacted = redact_card_numbers(text, key, written)
         if redacted != text:
             raw = redacted.encode(encoding)
     return raw
 
 
-def redact_card_numbers_in_bytes(raw: bytes, key: bytes) -> bytes:
+def redact_card_numbers_in_bytes(raw: bytes, key: bytes, written: set[str]) -> bytes:
     """`raw` with every card-like digit run (in ASCII, UTF-8, UTF-16, UTF-32 or EBCDIC) and
-    every card number written as in an identifier (in ASCII) replaced by its token."""
-    ascii_redacted = redact_card_numbers(raw.decode("latin-1"), key).encode("latin-1")
+    every card number written as in an identifier (in ASCII) replaced by its token, the tokens
+    in `written` kept (`redact_card_numbers`)."""
+    ascii_redacted = redact_card_numbers(raw.decode("latin-1"), key, written).encode("latin-1")
     return _CARD_LIKE_EBCDIC.sub(
         lambda match: card_token(_digits(match.group().decode("cp500")), key).encode("cp500"),
         ascii_redacted,

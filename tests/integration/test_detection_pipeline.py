@@ -268,17 +268,18 @@ def test_card_numbers_written_into_ids_leave_the_job_only_as_tokens(
     document = pipeline_config(kafka, elasticsearch, topics, tmp_path / "checkpoint", free_port())
     config = parse_config(document)
     grouped = " ".join([CARD[:4], CARD[4:8], CARD[8:12], CARD[12:]])
-    halves = f"{CARD[:8]}-{CARD[8:]}"
+    halves, uneven = f"{CARD[:8]}-{CARD[8:]}", f"{CARD[:4]} {CARD[4:]}"
     ids = {"customer_id": CARD, "terminal_id": f"T-{CARD}", "merchant_id": grouped}
     small = transaction(
-        **ids, device_id=halves, region=CARD, transaction_id=f"tx-{CARD}-1", amount=1
+        **ids, device_id=uneven, region=CARD, transaction_id=f"tx-{CARD}-1", amount=1
     )
-    large = {**small, "transaction_id": f"tx-{CARD}-2", "amount": 950.0,
+    large = {**small, "transaction_id": f"tx-{CARD}-2", "amount": 950.0, "device_id": halves,
              "event_time": "2026-01-01T08:16:02.123Z"}  # fmt: skip
     # an invalid transaction's dead letter keeps its payload (card numbers redacted)
     slashed, dotted = "/".join(grouped.split()), f"{CARD[:8]}.{CARD[8:]}"
+    expiring = f"{CARD[:8]} {CARD[8:]}1228"  # an expiry date glued on
     invalid = {**small, "transaction_id": f"tx-{CARD}-3", "merchant_id": slashed,
-               "device_id": dotted, "amount": "12.5"}  # fmt: skip
+               "device_id": dotted, "region": expiring, "amount": "12.5"}  # fmt: skip
     # `small` delivered twice: its duplicate's dead letter carries every id of the transaction
     deliveries = [(None, encode(small)), (None, encode(small)), (None, encode(large)),
                   (None, encode(invalid))]  # fmt: skip
@@ -308,8 +309,9 @@ def test_card_numbers_written_into_ids_leave_the_job_only_as_tokens(
     by_reason = {letter["reason"]: json.loads(letter["payload"]) for letter in letters}
     assert len(letters) == 2 and set(by_reason) == {"duplicate_transaction", "schema_violation"}
     duplicate, invalid_letter = by_reason["duplicate_transaction"], by_reason["schema_violation"]
-    assert (duplicate["merchant_id"], duplicate["device_id"]) == (token, token)
+    assert (duplicate["merchant_id"], duplicate["device_id"], duplicate["region"]) == (token,) * 3
     assert (invalid_letter["merchant_id"], invalid_letter["device_id"]) == (token, token)
+    assert invalid_letter["region"] == card_token(f"{CARD}1228", KEY.encode())
     outputs = [json.dumps(document) for document in documents] + [
         json.dumps(message)
         for message in [
@@ -317,7 +319,7 @@ def test_card_numbers_written_into_ids_leave_the_job_only_as_tokens(
             *read_json(kafka.bootstrap_servers, config.topics["alerts"], limit_s=10),
         ]
     ]
-    forms = (CARD, grouped, halves, slashed, dotted)
+    forms = (CARD, grouped, halves, uneven, slashed, dotted, expiring)
     assert not any(card in output for output in outputs for card in forms)
 
 

@@ -62,6 +62,10 @@ CARDS_IN_IDS = [
     ("\u200b".join("4111111111111111"), "4111111111111111", "{}"),  # zero-width spaces
     ("41111111 11111111", "4111111111111111", "{}"),  # two groups that read as a card
     ("C-22210000-00000009", "2221000000000009", "C-{}"),  # Mastercard's 2-series
+    ("4111 111111111111", "4111111111111111", "{}"),  # a pair whose first group has 4 digits
+    ("D-411111111111_1111", "4111111111111111", "D-{}"),  # ... whose second group has 4
+    ("41111111 111111111225", "41111111111111111225", "{}"),  # a pair, an expiry date glued on
+    ("3056930 9025904", "30569309025904", "{}"),  # a 14-digit Diners Club card
     ("3782822/46310005", "378282246310005", "{}"),
     (
         "123456789 41111111 11111111",
@@ -97,7 +101,10 @@ def test_a_card_number_written_into_an_identifier_is_replaced_by_its_token(
         "order-20260302-00012345",  # passes the Luhn check, but no card starts with 20
         "41111111 11111112",  # a card's first digits, not its check digit
         "C-10000000-00000008",  # passes the Luhn check, no card network's first digit
-        "4111111 1111111",  # 14 digits in two groups
+        "4111111 1111111",  # 14 digits in two groups, no network's 14-digit card
+        "41111111 111111111325",  # no month 13: not an expiry date
+        "INV-4501-00012345",  # 12 digits in two groups
+        "tx-1234-56789012345",  # 15 digits in two groups, no network's first digit
         "C\u200b00000123",  # an invisible character, no card number: kept as it came
     ],
 )
