@@ -549,8 +549,8 @@ def pipeline_health() -> db.Dashboard:
         dashboard(
             "fraud-pipeline-health",
             "Pipeline health",
-            "Throughput, batch duration, latency, lag and dead letters of the detection job, "
-            "and the simulator's rate.",
+            "Throughput, batch duration, latency, lag, accounts held and dead letters of the "
+            "detection job, and the simulator's rate.",
             ["health"],
         )
     )
@@ -607,6 +607,20 @@ def pipeline_health() -> db.Dashboard:
                 "{{query}}: {{topic}}",
             ),
         ).thresholds(thresholds(OK, (1000, "orange"), (10000, "red")))
+    )
+    board.with_panel(
+        series(
+            "Accounts held",
+            "short",
+            promql(f"sum(fraud_detection_accounts_held{{{SEL}}})", "accounts"),
+        )
+    )
+    board.with_panel(
+        series(
+            "Accounts' state as stored",
+            "bytes",
+            promql(f"sum(fraud_detection_account_state_bytes{{{SEL}}})", "packed state"),
+        )
     )
     board.with_panel(
         series(

@@ -27,7 +27,7 @@ plain lists; the payloads of the other kinds are the JSON the sinks write.
 The query's output rows (OUTPUT_SCHEMA) keep alerts, dead letters and accounts with `count` 1,
 and replace transactions and labels by per-minute totals: `transaction` (`dimension` = merchant
 category, `count`, `amount`) and `outcome` (`dimension` = `rule|outcome|scenario`, see
-outcomes.py).
+outcomes.py). Each bucket with new input adds a `bucket` row: its state as stored (`bucket_row`).
 """
 
 from __future__ import annotations
@@ -328,16 +328,25 @@ def detect_for_buckets(settings: DetectSettings, model_folder: str, threshold: f
     def run(key: tuple, frames: Iterator[pd.DataFrame], state) -> Iterator[pd.DataFrame]:
         with collector_paused():
             inputs, rows = read_inputs(frames)
+            held = []
             if inputs:
                 classifier = load_model(model_folder)[0] if model_folder else None
                 states = unpack(state.get[0] if state.exists else None)
                 found, states = detect_bucket(states, inputs, settings, classifier, threshold)
                 rows += found
-                state.update((pack(states),))
-        if rows:
-            yield pd.DataFrame.from_records(summarise(rows), columns=OUTPUT_COLUMNS)
+                packed = pack(states)
+                state.update((packed,))
+                held = [bucket_row(key[0], len(states), packed)]
+        if rows or held:
+            yield pd.DataFrame.from_records(summarise(rows) + held, columns=OUTPUT_COLUMNS)
 
     return run
+
+
+def bucket_row(bucket, accounts: int, packed: str) -> tuple:
+    """The `bucket` output row of a bucket's state as stored: `dimension` the bucket's key,
+    `count` the accounts held, `amount` the packed state's length."""
+    return ("bucket", 0, 0, str(bucket), float(len(packed)), accounts, None)
 
 
 def read_inputs(frames: Iterator[pd.DataFrame]) -> tuple[dict[str, tuple[list, list]], list[tuple]]:

@@ -74,10 +74,29 @@ class JobMetrics:
         self.dead_letters = Counter(
             "fraud_detection_dead_letters", "Rejected events, by reason.", ["reason"], registry=r
         )
+        self.accounts_held = Gauge(
+            "fraud_detection_accounts_held",
+            "Accounts the job keeps state for, over the buckets seen since it started.",
+            registry=r,
+        )
+        self.account_state_bytes = Gauge(
+            "fraud_detection_account_state_bytes",
+            "The accounts' state as stored (packed), over the buckets seen since it started.",
+            registry=r,
+        )
+        self._buckets: dict[str, tuple[int, float]] = {}  # bucket -> (accounts, bytes)
 
     def serve(self, port: int, address: str = "0.0.0.0") -> None:
         """Expose /metrics over HTTP on `port`."""
         start_http_server(port, addr=address, registry=self.registry)
+
+    def record_buckets(self, rows) -> None:
+        """Update the state gauges from the detector's `bucket` rows (dimension = bucket, count =
+        accounts held, amount = bytes stored), each replacing what its bucket last reported."""
+        for row in rows:
+            self._buckets[row.dimension] = (row.count, row.amount)
+        self.accounts_held.set(sum(accounts for accounts, _ in self._buckets.values()))
+        self.account_state_bytes.set(sum(stored for _, stored in self._buckets.values()))
 
     def record_progress(self, progress: dict) -> None:
         """Update the query gauges from a StreamingQueryProgress (as its JSON dict)."""

@@ -188,6 +188,7 @@ class Sinks:
         self.write_alerts(rows("alert"))
         self.write_kpis(by_kind.get("transaction", empty), batch_id)
         self.write_outcomes(by_kind.get("outcome", empty), batch_id)
+        self.metrics.record_buckets(rows("bucket"))
         if self.es is not None:
             accounts = [json.loads(row.payload) for row in rows("account")]
             self._index(

@@ -387,7 +387,7 @@ def test_labels_are_joined_with_the_alerts_into_outcomes(run, elasticsearch, pro
     assert float(rows[0]["value"][1]) == tp
 
 
-def test_prometheus_scrapes_the_job_metrics(run, prometheus):
+def test_prometheus_scrapes_the_job_metrics(run, prometheus, simulated_topic):
     _, alerts, _, transactions = run
     rules = prometheus.wait_for('fraud_detection_alerts_total{job="fraud-detection"}', 30)
     assert sum(float(series["value"][1]) for series in rules) == len(alerts)
@@ -406,6 +406,12 @@ def test_prometheus_scrapes_the_job_metrics(run, prometheus):
         assert prometheus.wait_for(name, 30), name
     lag = prometheus.query('fraud_detection_consumer_lag_records{query="detection"}')
     assert float(lag[0]["value"][1]) == 0
+    # every simulated customer is held (bad input reaches no account), and about a kilobyte each
+    customers = {event.value["customer_id"] for event in simulated_topic[1]}
+    held = prometheus.wait_for("fraud_detection_accounts_held", 30)
+    assert float(held[0]["value"][1]) == len(customers)
+    stored = prometheus.query("fraud_detection_account_state_bytes")
+    assert 100 < float(stored[0]["value"][1]) / len(customers) < 10_000, stored
 
 
 def spark_submit(config_path: Path, *args: str, log: Path) -> subprocess.Popen:

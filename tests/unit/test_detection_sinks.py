@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from fraud_detection.detector import OUTPUT_COLUMNS, bucket_row
+from fraud_detection.metrics import JobMetrics
 from fraud_detection.sinks import per_dimension, per_minute
 
 MINUTE = 60_000
@@ -48,3 +50,24 @@ def test_an_empty_micro_batch_counts_nothing():
     empty = totals([], [], [], [])
     assert per_dimension(empty) == {}
     assert per_minute(empty).empty
+
+
+def test_the_accounts_held_are_each_buckets_latest_report_summed():
+    metrics = JobMetrics()
+
+    def report(*buckets: tuple[int, int, str]) -> None:
+        rows = [bucket_row(bucket, accounts, packed) for bucket, accounts, packed in buckets]
+        metrics.record_buckets(pd.DataFrame(rows, columns=OUTPUT_COLUMNS).itertuples(index=False))
+
+    def gauges() -> tuple[float | None, float | None]:
+        sample = metrics.registry.get_sample_value
+        return sample("fraud_detection_accounts_held"), sample(
+            "fraud_detection_account_state_bytes"
+        )
+
+    report((7, 500, "x" * 1_000), (11, 300, "x" * 600))
+    assert gauges() == (800, 1_600)
+    report((7, 520, "x" * 1_100))  # bucket 11 had no input: its last report stands
+    assert gauges() == (820, 1_700)
+    report()
+    assert gauges() == (820, 1_700)
