@@ -7,22 +7,17 @@ import hmac
 import re
 import unicodedata
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from fraud_events import luhn_valid
 
-# A digit as it may appear in a payload or an error text: itself (any script's decimal digit), or
-# written as a JSON escape (\u0034, \uff14 for a fullwidth 4).
-_DIGIT = r"(?:\d|\\u00(?:3[0-9])|\\u[fF][fF]1[0-9])"
-# What may stand between two digits of a card number: spaces, dashes, NULs (the ASCII digits of
-# UTF-16 or UTF-32 text, which is valid UTF-8 when little-endian without a byte-order mark), and
-# NULs as escapes (JSON's \u0000, Python's \x00 in a repr), up to 16 of them (two spaces in
-# UTF-32 are 11).
-_SEPARATOR = r"(?:[ \-\x00]|\\u0000|\\x00)"
-# Runs of 12 or more digits so split: anything card-like, a card number with more digits glued
-# to it (an expiry date) included.
-_CARD_LIKE = re.compile(rf"(?<!\d){_DIGIT}(?:{_SEPARATOR}{{0,16}}{_DIGIT}){{11,}}(?!\d)")
+# Runs of 12 or more digits (any script's) between which stand spaces, dashes or NULs (the ASCII
+# digits of UTF-16 or UTF-32 text, which is valid UTF-8 when little-endian without a byte-order
+# mark), up to 16 of them (two spaces in UTF-32 are 11): anything card-like, a card number with
+# more digits glued to it (an expiry date) included. Escapes are decoded first (_unescaped).
+_CARD_LIKE = re.compile(r"(?<!\d)\d(?:[ \-\x00]{0,16}\d){11,}(?!\d)")
 # The same in EBCDIC (mainframe payloads): digits 0xF0-0xF9, space 0x40, dash 0x60.
 _CARD_LIKE_EBCDIC = re.compile(rb"(?<![\xf0-\xf9])[\xf0-\xf9](?:[\x40\x60]{0,16}[\xf0-\xf9]){11,}")
 # A card number written into an identifier (a customer, terminal or transaction id): 13 or more
@@ -61,23 +56,29 @@ _CARD_HINTS = (
 )
 # The wide text encodings a payload with NULs may be in, whose non-ASCII digits, and ASCII digits
 # written as in an id, no pattern sees in the payload read narrow (an Arabic-Indic 4, U+0664, is
-# the bytes 0x64 0x06 in UTF-16-LE: valid UTF-8 too). UTF-32 first: UTF-32 text also reads as
-# UTF-16, its characters there with NULs between.
-_WIDE_ENCODINGS = ("utf-32-le", "utf-32-be", "utf-16-le", "utf-16-be")
+# the bytes 0x64 0x06 in UTF-16-LE: valid UTF-8 too): numpy's type of a character, and the
+# codec a token is written in. UTF-32 first: UTF-32 text also reads as UTF-16, its characters
+# there with NULs between.
+_WIDE_ENCODINGS = (("<u4", "utf-32-le"), (">u4", "utf-32-be"), ("<u2", "utf-16-le"),
+                   (">u2", "utf-16-be"))  # fmt: skip
+TOKEN_PREFIX, TOKEN_HEX_DIGITS = "tok_", 32
 # A token written into a payload by an earlier pass, as a later one reads it: each character
 # followed by up to 3 NULs when it was written into UTF-16 or UTF-32 text and is read narrow.
-_WRITTEN_TOKEN = re.compile(r"t\x00{0,3}o\x00{0,3}k\x00{0,3}_\x00{0,3}(?:[0-9a-f]\x00{0,3}){32}")
-_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
-_NUL_ESCAPE = re.compile(r"\\u0000|\\x00")
+_WRITTEN_TOKEN = re.compile(
+    "".join(rf"{char}\x00{{0,3}}" for char in TOKEN_PREFIX)
+    + rf"(?:[0-9a-f]\x00{{0,3}}){{{TOKEN_HEX_DIGITS}}}"
+)
+# The escapes of JSON (\uXXXX, \/ and \\) and of Python's reprs (\xXX) in a payload or an error
+# text.
+_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|([/\\]))")
 _NOT_DIGIT = re.compile(r"\D")  # of any script
 _ASCII_NOT_DIGITS = bytes(set(range(128)) - set(b"0123456789"))
 
 
 def _digits(run: str) -> str:
-    """The ASCII digits of a card-like run, its escapes decoded and its separators dropped."""
-    if run.isascii() and "\\" not in run:  # the common case, without escapes: at once
+    """The ASCII digits of a card-like run (escapes decoded), its separators dropped."""
+    if run.isascii():  # the common case: at once
         return _ascii_digits(run).decode()
-    run = _ESCAPE.sub(lambda match: chr(int(match.group(1), 16)), _NUL_ESCAPE.sub("", run))
     return "".join(str(unicodedata.decimal(char)) for char in run if char.isdecimal())
 
 
@@ -94,7 +95,7 @@ def _ascii_digits(text: str) -> bytes:
 def card_token(card_number: str, key: bytes) -> str:
     """The HMAC-SHA256 of the card number under `key`, hex, prefixed `tok_`."""
     digest = hmac.new(key, card_number.encode(), hashlib.sha256).hexdigest()
-    return f"tok_{digest[:32]}"
+    return f"{TOKEN_PREFIX}{digest[:TOKEN_HEX_DIGITS]}"
 
 
 def redact_card_numbers(text: str, key: bytes, written: set[str] | None = None) -> str:
@@ -102,7 +103,7 @@ def redact_card_numbers(text: str, key: bytes, written: set[str] | None = None) 
     (`tokenise_card_numbers_in_identifier`), replaced by its token: the token of its ASCII
     digits, whatever script or escapes wrote them. The tokens in `written` (written into the
     same payload by an earlier pass) are kept as they are; those written now are added to it."""
-    return _replaced(text, key, _CARD_LIKE, written)
+    return _with_tokens(text, _card_spans(text, key, True, written))
 
 
 def tokenise_card_numbers_in_identifier(identifier: str, key: bytes) -> str:
@@ -115,39 +116,63 @@ def tokenise_card_numbers_in_identifier(identifier: str, key: bytes) -> str:
     visible = identifier
     if not identifier.isascii():
         visible = "".join(char for char in identifier if unicodedata.category(char) != "Cf")
-    tokenised = _replaced(visible, key)
-    return identifier if tokenised == visible else tokenised
+    spans = _card_spans(visible, key, False, None)
+    return _with_tokens(visible, spans) if spans else identifier
 
 
-def _replaced(
-    text: str, key: bytes, also: re.Pattern | None = None, written: set[str] | None = None
-) -> str:
-    """`text` with the card numbers written as in an identifier, and the matches of `also`,
-    replaced by their tokens, overlapping ones merged into one; the tokens in `written` kept,
-    those written added to it."""
-    searched = _WRITTEN_TOKEN.sub(_masked(written), text) if written else text
-    spans = [match.span() for match in also.finditer(searched)] if also else []
-    for found in _CARD_IN_IDENTIFIER.finditer(searched):
+def _card_spans(
+    text: str, key: bytes, card_like: bool, written: set[str] | None
+) -> list[tuple[int, int, str]]:
+    """(start, stop, token) of each card number written as in an identifier in `text`, and with
+    `card_like` of each _CARD_LIKE run, overlapping ones merged into one; searched with the
+    escapes decoded and the tokens in `written` hidden, those found added to it."""
+    searched = _WRITTEN_TOKEN.sub(lambda found: _hidden(found, written), text) if written else text
+    view, starts = _unescaped(searched) if "\\" in searched else (searched, None)
+    spans = [match.span() for match in _CARD_LIKE.finditer(view)] if card_like else []
+    for found in _CARD_IN_IDENTIFIER.finditer(view):
         run = found["run"] or found["pair"]
         digits = _digits(run)
         if _card_in_pair(digits) if found["pair"] else len(digits) >= CARD_DIGITS_MIN:
             spans.append((found.start(), found.start() + len(run)))
-    parts, end = [], 0
+    tokens = []
     for start, stop in _merged(spans):
-        token = card_token(_digits(text[start:stop]), key)
-        parts += [text[end:start], token]
-        end = stop
+        token = card_token(_digits(view[start:stop]), key)
         if written is not None:
             written.add(token)
-    return "".join([*parts, text[end:]]) if parts else text
+        tokens.append((starts[start], starts[stop], token) if starts else (start, stop, token))
+    return tokens
 
 
-def _masked(written: set[str]):
-    """A replacement for _WRITTEN_TOKEN's matches: a token in `written` as as many x's (no
-    digits to find), anything else as it is."""
-    return lambda found: (
+def _with_tokens(text: str, spans: list[tuple[int, int, str]]) -> str:
+    """`text` with each span (start, stop, token) replaced by its token."""
+    parts, end = [], 0
+    for start, stop, token in spans:
+        parts += [text[end:start], token]
+        end = stop
+    return "".join([*parts, text[end:]])
+
+
+def _hidden(found: re.Match, written: set[str]) -> str:
+    """A _WRITTEN_TOKEN match as x's, no digits to find, when it is a token in `written`."""
+    return (
         "x" * len(found.group()) if found.group().replace("\x00", "") in written else found.group()
     )
+
+
+def _unescaped(text: str) -> tuple[str, list[int]]:
+    """`text` with its escapes (_ESCAPE) decoded, and where each character of that view starts in
+    `text` (then the end of `text`)."""
+    parts, starts, end = [], [], 0
+    for found in _ESCAPE.finditer(text):
+        parts.append(text[end : found.start()])
+        starts += range(end, found.start())
+        code = found[1] or found[2]
+        parts.append(chr(int(code, 16)) if code else found[3])
+        starts.append(found.start())
+        end = found.end()
+    parts.append(text[end:])
+    starts += range(end, len(text) + 1)
+    return "".join(parts), starts
 
 
 def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -191,17 +216,20 @@ def _card_in_pair(digits: str) -> bool:
 
 def redact_card_numbers_in_wide_text(raw: bytes, key: bytes, written: set[str]) -> bytes:
     """`raw` with every card number `redact_card_numbers` finds replaced by its token, in every
-    wide text encoding `raw` decodes in, the token written in that encoding (so the text still
-    reads in it); the tokens written added to `written`. For payloads that may be UTF-16 or
-    UTF-32 text."""
-    for encoding in _WIDE_ENCODINGS:
-        try:
-            text = raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        redacted = redact_card_numbers(text, key, written)
-        if redacted != text:
-            raw = redacted.encode(encoding)
+    wide text encoding, the token written in that encoding (so the text still reads in it); the
+    tokens written added to `written`. For payloads that may be UTF-16 or UTF-32 text, malformed
+    too: `raw` is read a whole number of characters at a time, each as its code (a lone
+    surrogate as it is, a code beyond Unicode as U+FFFD), a partial one at the end left out."""
+    for unit, encoding in _WIDE_ENCODINGS:
+        width = int(unit[-1])
+        codes = np.frombuffer(raw, unit, len(raw) // width)
+        text = "".join(map(chr, np.where(codes < 0x110000, codes, 0xFFFD).tolist()))
+        parts, end = [], 0
+        for start, stop, token in _card_spans(text, key, True, written):
+            parts += [raw[end : start * width], token.encode(encoding)]
+            end = stop * width
+        if parts:
+            raw = b"".join([*parts, raw[end:]])
     return raw
 
 

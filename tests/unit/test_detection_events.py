@@ -205,3 +205,72 @@ def test_no_card_number_written_as_in_an_id_survives_in_utf16_or_utf32_text(enco
     read = json.loads(sent.decode(encoding))
     assert read["customer_id"] == card_token(CARD, KEY), read
     assert CARD not in decoded_digits(json.dumps(read)) and read["transaction_id"] == "tx-1"
+
+
+SLASHED = "/".join([CARD[:4], CARD[4:8], CARD[8:12], CARD[12:]])
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16-le", "utf-32"])
+@pytest.mark.parametrize(
+    "identifier, expected",
+    [("\u00a0".join([CARD[:4], CARD[4:8], CARD[8:12], CARD[12:]]), "{}"),
+     (f"\u0436{CARD[:5]}.{CARD[5:10]}.{CARD[10:]}", "\u0436{}"), (SLASHED, "{}")],
+    ids=["no-break spaces", "a letter before", "slashes"],
+)  # fmt: skip
+def test_no_card_number_survives_json_escapes_in_an_id(encoding, identifier, expected):
+    """JSON as most encoders write it, escapes for anything not ASCII (and slashes, by some): the
+    id reads, once decoded, as the card's token."""
+    raw = json.dumps(transaction(customer_id=identifier, amount="12.5"))
+    raw = raw.replace("/", "\\/").encode(encoding)
+    _, rejection = parse_transaction(raw, KEY)
+    letter = dead_letter(raw, rejection, "tx", 0, 1, datetime.now(UTC), KEY)
+    sent = letter["payload"].encode()
+    if rejection.reason == "not_utf8":
+        sent = base64.b64decode(letter["payload"])
+    read = json.loads(sent.decode(encoding))["customer_id"]
+    assert read == expected.format(card_token(CARD, KEY)), letter
+
+
+def test_an_error_quoting_an_id_with_escaped_separators_carries_its_token():
+    spaced = "\u2009".join([CARD[:4], CARD[4:8], CARD[8:12], CARD[12:]])
+    raw = encode(transaction(region=spaced))  # too long: the error quotes it, escaped
+    _, rejection = parse_transaction(raw, KEY)
+    assert "\\u2009" in rejection.error, rejection
+    letter = dead_letter(raw, rejection, "tx", 0, 1, datetime.now(UTC), KEY)
+    assert card_token(CARD, KEY) in letter["error"] and CARD[:4] not in letter["error"], letter
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [json.dumps(transaction(customer_id=SLASHED)).encode("utf-16-le") + b"\n",
+     json.dumps(transaction(customer_id=SLASHED)).encode("utf-16-le")[:-3],
+     json.dumps(transaction(customer_id=SLASHED, merchant_id="m-\ud800"), ensure_ascii=False)
+     .encode("utf-16-be", "surrogatepass"),
+     json.dumps(transaction(customer_id=SLASHED)).encode("utf-32-le") + b"\x00"],
+    ids=["utf-16, a byte after", "utf-16, cut short", "utf-16, a lone surrogate",
+         "utf-32, a byte after"],
+)  # fmt: skip
+def test_no_card_number_survives_in_malformed_wide_text(raw):
+    _, rejection = parse_transaction(raw, KEY)
+    letter = dead_letter(raw, rejection, "tx", 0, 1, datetime.now(UTC), KEY)
+    sent = base64.b64decode(letter["payload"]) if rejection.reason == "not_utf8" else b""
+    sent = sent or letter["payload"].encode()
+    for encoding in ("utf-16-le", "utf-16-be", "utf-32-le"):
+        read = sent.decode(encoding, errors="replace")
+        assert SLASHED not in read and CARD not in decoded_digits(read), (encoding, letter)
+    assert card_token(CARD, KEY) in "".join(
+        sent.decode(encoding, errors="replace")
+        for encoding in ("utf-16-le", "utf-16-be", "utf-32-le")
+    ), letter
+
+
+def test_text_shaped_as_a_token_is_no_hiding_place():
+    """Only tokens the job wrote are left alone by later passes: `tok_` before a card number in
+    UTF-16 text is no token of the job's."""
+    fake = f"tok_{CARD}{'a' * 16}"
+    raw = json.dumps(transaction(customer_id=SLASHED, merchant_id=fake)).encode("utf-16-le")
+    _, rejection = parse_transaction(raw, KEY)
+    letter = dead_letter(raw, rejection, "tx", 0, 1, datetime.now(UTC), KEY)
+    read = json.loads(letter["payload"].encode().decode("utf-16-le"))
+    assert read["customer_id"] == card_token(CARD, KEY)
+    assert CARD not in read["merchant_id"] and card_token(CARD, KEY) in read["merchant_id"], read
