@@ -544,6 +544,11 @@ def detection_quality() -> db.Dashboard:
     return board
 
 
+def summed(title: str, unit: str, metric: str, legend: str) -> timeseries.Panel:
+    """A time series panel of `metric` summed over the selected pipeline's series."""
+    return series(title, unit, promql(f"sum({metric}{{{SEL}}})", legend))
+
+
 def pipeline_health() -> db.Dashboard:
     board = variables(
         dashboard(
@@ -608,18 +613,13 @@ def pipeline_health() -> db.Dashboard:
             ),
         ).thresholds(thresholds(OK, (1000, "orange"), (10000, "red")))
     )
+    board.with_panel(summed("Accounts held", "short", "fraud_detection_accounts_held", "accounts"))
     board.with_panel(
-        series(
-            "Accounts held",
-            "short",
-            promql(f"sum(fraud_detection_accounts_held{{{SEL}}})", "accounts"),
-        )
-    )
-    board.with_panel(
-        series(
+        summed(
             "Accounts' state as stored",
             "bytes",
-            promql(f"sum(fraud_detection_account_state_bytes{{{SEL}}})", "packed state"),
+            "fraud_detection_account_state_bytes",
+            "packed state",
         )
     )
     board.with_panel(
@@ -662,10 +662,11 @@ def pipeline_health() -> db.Dashboard:
         )
     )
     board.with_panel(
-        series(
+        summed(
             "Simulator producer queue",
             "short",
-            promql(f"sum(fraudsim_producer_queue_messages{{{SEL}}})", "queued messages"),
+            "fraudsim_producer_queue_messages",
+            "queued messages",
         )
     )
     board.with_panel(
