@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
+from itertools import accumulate
 
 import numpy as np
 import pyarrow as pa
@@ -68,9 +69,13 @@ _WRITTEN_TOKEN = re.compile(
     "".join(rf"{char}\x00{{0,3}}" for char in TOKEN_PREFIX)
     + rf"(?:[0-9a-f]\x00{{0,3}}){{{TOKEN_HEX_DIGITS}}}"
 )
-# The escapes of JSON (\uXXXX, \/ and \\) and of Python's reprs (\xXX) in a payload or an error
-# text.
-_ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|([/\\]))")
+# The escapes of JSON (\uXXXX, a surrogate pair as two of them, \n, \/, ...) and of Python's reprs
+# (\xXX) in a payload or an error text.
+_ESCAPE = re.compile(
+    r"\\(?:u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})|u([0-9a-f]{4})|x([0-9a-f]{2})|([^ux]))",
+    re.IGNORECASE,
+)
+_SHORT_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "f": "\f", "b": "\b"}
 _NOT_DIGIT = re.compile(r"\D")  # of any script
 _ASCII_NOT_DIGITS = bytes(set(range(128)) - set(b"0123456789"))
 
@@ -99,11 +104,32 @@ def card_token(card_number: str, key: bytes) -> str:
 
 
 def redact_card_numbers(text: str, key: bytes, written: set[str] | None = None) -> str:
-    """`text` with every card-like digit run, and every card number written as in an identifier
-    (`tokenise_card_numbers_in_identifier`), replaced by its token: the token of its ASCII
-    digits, whatever script or escapes wrote them. The tokens in `written` (written into the
-    same payload by an earlier pass) are kept as they are; those written now are added to it."""
-    return _with_tokens(text, _card_spans(text, key, True, written))
+    """`text` (a payload or an error text) with every card-like digit run, and every card number
+    written as in an identifier (`tokenise_card_numbers_in_identifier`), replaced by its token:
+    the token of its ASCII digits, whatever script or escapes wrote them. Searched as it is and
+    as read (`_read`: escapes decoded, invisible characters dropped); a run found as it is that
+    starts or ends within an escape takes the whole escape. The tokens in `written` (written
+    into the same payload by an earlier pass) are kept as they are; those written now are added
+    to it."""
+    return _with_tokens(text, _found_tokens(text, key, written))
+
+
+def _found_tokens(text: str, key: bytes, written: set[str] | None) -> list[tuple[int, int, str]]:
+    """(start, stop, token) of each card number `redact_card_numbers` replaces in `text`."""
+    searched = _WRITTEN_TOKEN.sub(lambda found: _hidden(found, written), text) if written else text
+    spans = _spans(searched, True)
+    if "\\" in searched or not searched.isascii():
+        view, starts = _read(searched)
+        escapes = [found.span() for found in _ESCAPE.finditer(searched)]
+        spans = [_outside(span, escapes) for span in spans]
+        spans += [(starts[start], starts[stop]) for start, stop in _spans(view, True)]
+    tokens = []
+    for start, stop in _merged(spans):
+        token = card_token(_digits(_read(text[start:stop])[0]), key)
+        if written is not None:
+            written.add(token)
+        tokens.append((start, stop, token))
+    return tokens
 
 
 def tokenise_card_numbers_in_identifier(identifier: str, key: bytes) -> str:
@@ -116,31 +142,21 @@ def tokenise_card_numbers_in_identifier(identifier: str, key: bytes) -> str:
     visible = identifier
     if not identifier.isascii():
         visible = "".join(char for char in identifier if unicodedata.category(char) != "Cf")
-    spans = _card_spans(visible, key, False, None)
-    return _with_tokens(visible, spans) if spans else identifier
+    spans = _merged(_spans(visible, False))
+    tokens = [(start, stop, card_token(_digits(visible[start:stop]), key)) for start, stop in spans]
+    return _with_tokens(visible, tokens) if tokens else identifier
 
 
-def _card_spans(
-    text: str, key: bytes, card_like: bool, written: set[str] | None
-) -> list[tuple[int, int, str]]:
-    """(start, stop, token) of each card number written as in an identifier in `text`, and with
-    `card_like` of each _CARD_LIKE run, overlapping ones merged into one; searched with the
-    escapes decoded and the tokens in `written` hidden, those found added to it."""
-    searched = _WRITTEN_TOKEN.sub(lambda found: _hidden(found, written), text) if written else text
-    view, starts = _unescaped(searched) if "\\" in searched else (searched, None)
-    spans = [match.span() for match in _CARD_LIKE.finditer(view)] if card_like else []
-    for found in _CARD_IN_IDENTIFIER.finditer(view):
+def _spans(text: str, card_like: bool) -> list[tuple[int, int]]:
+    """Where card numbers are written as in an identifier in `text`, and with `card_like` the
+    _CARD_LIKE runs."""
+    spans = [match.span() for match in _CARD_LIKE.finditer(text)] if card_like else []
+    for found in _CARD_IN_IDENTIFIER.finditer(text):
         run = found["run"] or found["pair"]
         digits = _digits(run)
         if _card_in_pair(digits) if found["pair"] else len(digits) >= CARD_DIGITS_MIN:
             spans.append((found.start(), found.start() + len(run)))
-    tokens = []
-    for start, stop in _merged(spans):
-        token = card_token(_digits(view[start:stop]), key)
-        if written is not None:
-            written.add(token)
-        tokens.append((starts[start], starts[stop], token) if starts else (start, stop, token))
-    return tokens
+    return spans
 
 
 def _with_tokens(text: str, spans: list[tuple[int, int, str]]) -> str:
@@ -159,20 +175,40 @@ def _hidden(found: re.Match, written: set[str]) -> str:
     )
 
 
-def _unescaped(text: str) -> tuple[str, list[int]]:
-    """`text` with its escapes (_ESCAPE) decoded, and where each character of that view starts in
-    `text` (then the end of `text`)."""
+def _read(text: str) -> tuple[str, list[int]]:
+    """`text` as read: its escapes (_ESCAPE) decoded and its invisible characters (Unicode
+    category Cf) dropped; and where each character read starts in `text` (then its end)."""
     parts, starts, end = [], [], 0
     for found in _ESCAPE.finditer(text):
         parts.append(text[end : found.start()])
         starts += range(end, found.start())
-        code = found[1] or found[2]
-        parts.append(chr(int(code, 16)) if code else found[3])
+        high, low, code, byte, char = found.groups()
+        if high:
+            parts.append(chr(0x10000 + ((int(high, 16) - 0xD800) << 10) + int(low, 16) - 0xDC00))
+        else:
+            parts.append(
+                chr(int(code or byte, 16)) if code or byte else _SHORT_ESCAPES.get(char, char)
+            )
         starts.append(found.start())
         end = found.end()
     parts.append(text[end:])
     starts += range(end, len(text) + 1)
-    return "".join(parts), starts
+    read = "".join(parts)
+    if read.isascii():
+        return read, starts
+    kept = [at for at, char in enumerate(read) if unicodedata.category(char) != "Cf"]
+    return "".join(read[at] for at in kept), [starts[at] for at in kept] + [starts[-1]]
+
+
+def _outside(span: tuple[int, int], escapes: list[tuple[int, int]]) -> tuple[int, int]:
+    """`span` widened to the whole of any escape (start, stop) it starts or ends within."""
+    start, stop = span
+    for escape_start, escape_stop in escapes:
+        if escape_start < start < escape_stop:
+            start = escape_start
+        if escape_start < stop < escape_stop:
+            stop = escape_stop
+    return start, stop
 
 
 def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -218,19 +254,32 @@ def redact_card_numbers_in_wide_text(raw: bytes, key: bytes, written: set[str]) 
     """`raw` with every card number `redact_card_numbers` finds replaced by its token, in every
     wide text encoding, the token written in that encoding (so the text still reads in it); the
     tokens written added to `written`. For payloads that may be UTF-16 or UTF-32 text, malformed
-    too: `raw` is read a whole number of characters at a time, each as its code (a lone
-    surrogate as it is, a code beyond Unicode as U+FFFD), a partial one at the end left out."""
+    too: `raw` is read a whole number of characters at a time (a surrogate pair in UTF-16 as one,
+    a lone surrogate as it is, a code beyond Unicode as U+FFFD), a partial one at the end left
+    out."""
     for unit, encoding in _WIDE_ENCODINGS:
         width = int(unit[-1])
         codes = np.frombuffer(raw, unit, len(raw) // width)
-        text = "".join(map(chr, np.where(codes < 0x110000, codes, 0xFFFD).tolist()))
+        if width == 2 and ((codes >= 0xD800) & (codes < 0xDC00)).any():
+            text = raw[: codes.size * 2].decode(encoding, "surrogatepass")
+        else:
+            text = "".join(map(chr, np.where(codes < 0x110000, codes, 0xFFFD).tolist()))
+        offsets = _unit_offsets(text, width)
         parts, end = [], 0
-        for start, stop, token in _card_spans(text, key, True, written):
-            parts += [raw[end : start * width], token.encode(encoding)]
-            end = stop * width
+        for start, stop, token in _found_tokens(text, key, written):
+            parts += [raw[end : offsets[start]], token.encode(encoding)]
+            end = offsets[stop]
         if parts:
             raw = b"".join([*parts, raw[end:]])
     return raw
+
+
+def _unit_offsets(text: str, width: int) -> list[int] | range:
+    """Where each character of wide `text` starts in its bytes (then its end): `width` bytes a
+    character, but 4 for one beyond U+FFFF in UTF-16 (a surrogate pair)."""
+    if width == 4 or all(ord(char) <= 0xFFFF for char in text):
+        return range(0, (len(text) + 1) * width, width)
+    return [0, *accumulate(4 if ord(char) > 0xFFFF else 2 for char in text)]
 
 
 def redact_card_numbers_in_bytes(raw: bytes, key: bytes, written: set[str]) -> bytes:

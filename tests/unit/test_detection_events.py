@@ -207,15 +207,19 @@ def test_no_card_number_written_as_in_an_id_survives_in_utf16_or_utf32_text(enco
     assert CARD not in decoded_digits(json.dumps(read)) and read["transaction_id"] == "tx-1"
 
 
-SLASHED = "/".join([CARD[:4], CARD[4:8], CARD[8:12], CARD[12:]])
+GROUPS = [CARD[:4], CARD[4:8], CARD[8:12], CARD[12:]]
+SLASHED = "/".join(GROUPS)
+MATH_BOLD = "".join(chr(0x1D7CE + int(digit)) for digit in CARD)  # beyond U+FFFF
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-16-le", "utf-32"])
 @pytest.mark.parametrize(
     "identifier, expected",
     [("\u00a0".join([CARD[:4], CARD[4:8], CARD[8:12], CARD[12:]]), "{}"),
-     (f"\u0436{CARD[:5]}.{CARD[5:10]}.{CARD[10:]}", "\u0436{}"), (SLASHED, "{}")],
-    ids=["no-break spaces", "a letter before", "slashes"],
+     (f"\u0436{CARD[:5]}.{CARD[5:10]}.{CARD[10:]}", "\u0436{}"), (SLASHED, "{}"),
+     ("\n".join(GROUPS), "{}"), ("\u200b".join(GROUPS), "{}"), (MATH_BOLD, "{}")],
+    ids=["no-break spaces", "a letter before", "slashes", "new lines", "zero-width spaces",
+         "mathematical digits as surrogate pairs"],
 )  # fmt: skip
 def test_no_card_number_survives_json_escapes_in_an_id(encoding, identifier, expected):
     """JSON as most encoders write it, escapes for anything not ASCII (and slashes, by some): the
@@ -274,3 +278,14 @@ def test_text_shaped_as_a_token_is_no_hiding_place():
     read = json.loads(letter["payload"].encode().decode("utf-16-le"))
     assert read["customer_id"] == card_token(CARD, KEY)
     assert CARD not in read["merchant_id"] and card_token(CARD, KEY) in read["merchant_id"], read
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le"])
+def test_digits_beyond_the_basic_plane_are_read_in_wide_text(encoding):
+    """Mathematical digits are surrogate pairs in UTF-16: read as one character each."""
+    raw = json.dumps(transaction(customer_id=MATH_BOLD), ensure_ascii=False).encode(encoding)
+    _, rejection = parse_transaction(raw, KEY)
+    letter = dead_letter(raw, rejection, "tx", 0, 1, datetime.now(UTC), KEY)
+    sent = base64.b64decode(letter["payload"]) if rejection.reason == "not_utf8" else b""
+    read = (sent or letter["payload"].encode()).decode(encoding)
+    assert json.loads(read)["customer_id"] == card_token(CARD, KEY), letter
