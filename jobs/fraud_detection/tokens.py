@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import re
 import unicodedata
+from bisect import bisect_right
 from itertools import accumulate
 
 import numpy as np
@@ -32,10 +33,13 @@ CARD_DIGITS_MIN = 13
 _ID_SEPARATOR = r"[\s._/\-\u2010-\u2015\u2212]"
 # Both forms, found where each starts (a lookahead; a run's first 4 digits first: the fastest; a
 # pair where no run starts), so that a pair that is not a card number leaves its second group to
-# start the next.
+# start the next. A run of groups is matched up to 1 + _MORE_GROUPS_MAX groups from each start
+# (a card and an expiry date need at most 6), so a long run costs time in proportion to its
+# length; the overlapping matches become one token.
+_MORE_GROUPS_MAX = 5
 _CARD_IN_IDENTIFIER = re.compile(
     rf"(?<!\d)(?=(?P<run>\d{{4}}(?:\d{{{CARD_DIGITS_MIN - 4},}}"
-    rf"|\d{{0,4}}(?:{_ID_SEPARATOR}{{1,3}}\d{{4,8}}){{2,}}))(?!\d)"
+    rf"|\d{{0,4}}(?:{_ID_SEPARATOR}{{1,3}}\d{{4,8}}){{2,{_MORE_GROUPS_MAX}}}))(?!\d)"
     rf"|(?P<pair>\d{{4,12}}{_ID_SEPARATOR}{{1,3}}\d{{4,12}})(?!\d))"
 )
 # The first digits of the card numbers of the major networks: ISO/IEC 7812's major industry
@@ -118,14 +122,19 @@ def _found_tokens(text: str, key: bytes, written: set[str] | None) -> list[tuple
     """(start, stop, token) of each card number `redact_card_numbers` replaces in `text`."""
     searched = _WRITTEN_TOKEN.sub(lambda found: _hidden(found, written), text) if written else text
     spans = _spans(searched, True)
-    if "\\" in searched or not searched.isascii():
-        view, starts = _read(searched)
+    if "\\" in searched:
         escapes = [found.span() for found in _ESCAPE.finditer(searched)]
-        spans = [_outside(span, escapes) for span in spans]
+        spans = _outside(spans, escapes)
+        view, starts = _decoded(searched)
+        spans += [(starts[start], starts[stop]) for start, stop in _spans(view, True)]
+    else:
+        view, starts = searched, range(len(searched) + 1)
+    if not view.isascii():
+        view, starts = _visible(view, starts)
         spans += [(starts[start], starts[stop]) for start, stop in _spans(view, True)]
     tokens = []
     for start, stop in _merged(spans):
-        token = card_token(_digits(_read(text[start:stop])[0]), key)
+        token = card_token(_digits(_decoded(text[start:stop])[0]), key)
         if written is not None:
             written.add(token)
         tokens.append((start, stop, token))
@@ -135,16 +144,19 @@ def _found_tokens(text: str, key: bytes, written: set[str] | None) -> list[tuple
 def tokenise_card_numbers_in_identifier(identifier: str, key: bytes) -> str:
     """`identifier` with each card number written into it replaced by its token (of its digits;
     runs that overlap become one). The same identifier always gives the same result, so what is
-    grouped by it stays grouped. Invisible characters (zero-width spaces, Unicode category Cf)
-    are dropped first when there is a card number between them."""
+    grouped by it stays grouped. Searched as written and, when it has invisible characters
+    (zero-width spaces, Unicode category Cf), without them too."""
     if len(identifier) < CARD_DIGITS_MIN or _digit_count(identifier) < CARD_DIGITS_MIN:
         return identifier  # too few digits to hold one: the common case, at once
-    visible = identifier
+    spans = _spans(identifier, False)
     if not identifier.isascii():
-        visible = "".join(char for char in identifier if unicodedata.category(char) != "Cf")
-    spans = _merged(_spans(visible, False))
-    tokens = [(start, stop, card_token(_digits(visible[start:stop]), key)) for start, stop in spans]
-    return _with_tokens(visible, tokens) if tokens else identifier
+        visible, starts = _visible(identifier, range(len(identifier) + 1))
+        spans += [(starts[start], starts[stop]) for start, stop in _spans(visible, False)]
+    tokens = [
+        (start, stop, card_token(_digits(identifier[start:stop]), key))
+        for start, stop in _merged(spans)
+    ]
+    return _with_tokens(identifier, tokens)
 
 
 def _spans(text: str, card_like: bool) -> list[tuple[int, int]]:
@@ -175,9 +187,9 @@ def _hidden(found: re.Match, written: set[str]) -> str:
     )
 
 
-def _read(text: str) -> tuple[str, list[int]]:
-    """`text` as read: its escapes (_ESCAPE) decoded and its invisible characters (Unicode
-    category Cf) dropped; and where each character read starts in `text` (then its end)."""
+def _decoded(text: str) -> tuple[str, list[int]]:
+    """`text` with its escapes (_ESCAPE) decoded, and where each character of that reading starts
+    in `text` (then its end)."""
     parts, starts, end = [], [], 0
     for found in _ESCAPE.finditer(text):
         parts.append(text[end : found.start()])
@@ -193,22 +205,28 @@ def _read(text: str) -> tuple[str, list[int]]:
         end = found.end()
     parts.append(text[end:])
     starts += range(end, len(text) + 1)
-    read = "".join(parts)
-    if read.isascii():
-        return read, starts
-    kept = [at for at, char in enumerate(read) if unicodedata.category(char) != "Cf"]
-    return "".join(read[at] for at in kept), [starts[at] for at in kept] + [starts[-1]]
+    return "".join(parts), starts
 
 
-def _outside(span: tuple[int, int], escapes: list[tuple[int, int]]) -> tuple[int, int]:
-    """`span` widened to the whole of any escape (start, stop) it starts or ends within."""
-    start, stop = span
-    for escape_start, escape_stop in escapes:
-        if escape_start < start < escape_stop:
-            start = escape_start
-        if escape_start < stop < escape_stop:
-            stop = escape_stop
-    return start, stop
+def _visible(text: str, starts) -> tuple[str, list[int]]:
+    """`text` without its invisible characters (Unicode category Cf), and `starts` (where each
+    character of `text` starts in what it was read from, then its end) for those kept."""
+    kept = [at for at, char in enumerate(text) if unicodedata.category(char) != "Cf"]
+    return "".join(text[at] for at in kept), [starts[at] for at in kept] + [starts[-1]]
+
+
+def _outside(spans: list[tuple[int, int]], escapes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """`spans` widened to the whole of any escape (`escapes`: sorted spans that do not overlap)
+    they start or end within."""
+    escape_starts = [start for start, _ in escapes]
+
+    def widened(position: int, end: bool) -> int:
+        at = bisect_right(escape_starts, position) - 1
+        if at >= 0 and escapes[at][0] < position < escapes[at][1]:
+            return escapes[at][1] if end else escapes[at][0]
+        return position
+
+    return [(widened(start, False), widened(stop, True)) for start, stop in spans]
 
 
 def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

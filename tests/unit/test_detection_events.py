@@ -217,9 +217,10 @@ MATH_BOLD = "".join(chr(0x1D7CE + int(digit)) for digit in CARD)  # beyond U+FFF
     "identifier, expected",
     [("\u00a0".join([CARD[:4], CARD[4:8], CARD[8:12], CARD[12:]]), "{}"),
      (f"\u0436{CARD[:5]}.{CARD[5:10]}.{CARD[10:]}", "\u0436{}"), (SLASHED, "{}"),
-     ("\n".join(GROUPS), "{}"), ("\u200b".join(GROUPS), "{}"), (MATH_BOLD, "{}")],
+     ("\n".join(GROUPS), "{}"), ("\u200b".join(GROUPS), "{}"), (MATH_BOLD, "{}"),
+     (f"1\u200b{CARD[:8]}\u00a0{CARD[8:]}", "1\u200b{}")],
     ids=["no-break spaces", "a letter before", "slashes", "new lines", "zero-width spaces",
-         "mathematical digits as surrogate pairs"],
+         "mathematical digits as surrogate pairs", "a digit and a zero-width space before"],
 )  # fmt: skip
 def test_no_card_number_survives_json_escapes_in_an_id(encoding, identifier, expected):
     """JSON as most encoders write it, escapes for anything not ASCII (and slashes, by some): the
