@@ -112,9 +112,9 @@ def redact_card_numbers(text: str, key: bytes, written: set[str] | None = None) 
     written as in an identifier (`tokenise_card_numbers_in_identifier`), replaced by its token:
     the token of its ASCII digits, whatever script or escapes wrote them. Searched as it is, with
     its escapes decoded (`_decoded`), and without its invisible characters too (`_visible`); a
-    run found as it is that starts or ends within an escape takes the whole escape. The tokens in `written` (written
-    into the same payload by an earlier pass) are kept as they are; those written now are added
-    to it."""
+    run found as it is that starts or ends within an escape takes the whole escape. The tokens
+    in `written` (written into the same payload by an earlier pass) are kept as they are; those
+    written now are added to it."""
     return _with_tokens(text, _found_tokens(text, key, written))
 
 
