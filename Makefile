@@ -51,6 +51,7 @@ bench: deps ## benchmarks: JSON in bench/results, a summary on stdout
 	$(PY) bench/cores.py
 	$(PY) bench/spark_state.py
 	$(PY) bench/state_scale.py
+	$(PY) bench/redaction.py
 	$(PY) bench/operator_scale.py
 	$(PY) bench/figures.py
 
