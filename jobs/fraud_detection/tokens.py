@@ -18,7 +18,7 @@ from fraud_events import luhn_valid
 # Runs of 12 or more digits (any script's) between which stand spaces, dashes or NULs (the ASCII
 # digits of UTF-16 or UTF-32 text, which is valid UTF-8 when little-endian without a byte-order
 # mark), up to 16 of them (two spaces in UTF-32 are 11): anything card-like, a card number with
-# more digits glued to it (an expiry date) included. Escapes are decoded first (_unescaped).
+# more digits glued to it (an expiry date) included. Escapes are decoded first (_decoded).
 _CARD_LIKE = re.compile(r"(?<!\d)\d(?:[ \-\x00]{0,16}\d){11,}(?!\d)")
 # The same in EBCDIC (mainframe payloads): digits 0xF0-0xF9, space 0x40, dash 0x60.
 _CARD_LIKE_EBCDIC = re.compile(rb"(?<![\xf0-\xf9])[\xf0-\xf9](?:[\x40\x60]{0,16}[\xf0-\xf9]){11,}")
@@ -85,7 +85,7 @@ _ASCII_NOT_DIGITS = bytes(set(range(128)) - set(b"0123456789"))
 
 
 def _digits(run: str) -> str:
-    """The ASCII digits of a card-like run (escapes decoded), its separators dropped."""
+    """The ASCII digits of a card-like run (of any script's digits), its separators dropped."""
     if run.isascii():  # the common case: at once
         return _ascii_digits(run).decode()
     return "".join(str(unicodedata.decimal(char)) for char in run if char.isdecimal())
@@ -126,12 +126,12 @@ def _found_tokens(text: str, key: bytes, written: set[str] | None) -> list[tuple
         escapes = [found.span() for found in _ESCAPE.finditer(searched)]
         spans = _outside(spans, escapes)
         view, starts = _decoded(searched)
-        spans += [(starts[start], starts[stop]) for start, stop in _spans(view, True)]
+        spans += _spans_read(view, starts, True)
     else:
         view, starts = searched, range(len(searched) + 1)
     if not view.isascii():
         view, starts = _visible(view, starts)
-        spans += [(starts[start], starts[stop]) for start, stop in _spans(view, True)]
+        spans += _spans_read(view, starts, True)
     tokens = []
     for start, stop in _merged(spans):
         token = card_token(_digits(_decoded(text[start:stop])[0]), key)
@@ -150,8 +150,7 @@ def tokenise_card_numbers_in_identifier(identifier: str, key: bytes) -> str:
         return identifier  # too few digits to hold one: the common case, at once
     spans = _spans(identifier, False)
     if not identifier.isascii():
-        visible, starts = _visible(identifier, range(len(identifier) + 1))
-        spans += [(starts[start], starts[stop]) for start, stop in _spans(visible, False)]
+        spans += _spans_read(*_visible(identifier, range(len(identifier) + 1)), False)
     tokens = [
         (start, stop, card_token(_digits(identifier[start:stop]), key))
         for start, stop in _merged(spans)
@@ -169,6 +168,12 @@ def _spans(text: str, card_like: bool) -> list[tuple[int, int]]:
         if _card_in_pair(digits) if found["pair"] else len(digits) >= CARD_DIGITS_MIN:
             spans.append((found.start(), found.start() + len(run)))
     return spans
+
+
+def _spans_read(view: str, starts, card_like: bool) -> list[tuple[int, int]]:
+    """`_spans` of `view`, a reading of a text, as positions in that text (`starts`: where each
+    character of `view` starts there, then its end)."""
+    return [(starts[start], starts[stop]) for start, stop in _spans(view, card_like)]
 
 
 def _with_tokens(text: str, spans: list[tuple[int, int, str]]) -> str:
