@@ -221,6 +221,13 @@ def cores_panel(ax: Axes, cores: dict) -> None:
     ax.legend(fontsize=8)
 
 
+def _when(run: dict) -> str:
+    """When a benchmark ran (UTC) and, where recorded, its machine's speed: machines of one kind
+    differ up to threefold, so runs on different machines compare only with themselves."""
+    speed = run.get("machine", {}).get("sum_range_10000_us")
+    return f"{run['started_at'][:16]} UTC" + (f" (sum(range(10000)) {speed} us)" if speed else "")
+
+
 def detection_figure(results: dict, shapes: dict, cores: dict) -> Figure:
     """The eight panels, titled with when each benchmark ran."""
     figure, axes = plt.subplots(2, 4, figsize=(22, 9.5))
@@ -231,13 +238,9 @@ def detection_figure(results: dict, shapes: dict, cores: dict) -> Figure:
     warm_up_panel(axes[1][0], results)
     shapes_panels(axes[1][1], axes[1][2], shapes)
     cores_panel(axes[1][3], cores)
-    machine = results["machine"]
-    speed = machine.get("sum_range_10000_us")
     figure.suptitle(
-        f"bench/detection.py {results['started_at'][:16]}, bench/query_shapes.py "
-        f"{shapes['started_at'][:16]} and bench/cores.py {cores['started_at'][:16]} UTC, "
-        f"{machine['cpus']} cores"
-        f"{f' (sum(range(10000)): {speed} us)' if speed else ''}\n"
+        f"bench/detection.py {_when(results)}, bench/query_shapes.py {_when(shapes)} and "
+        f"bench/cores.py {_when(cores)}, {results['machine']['cpus']} cores\n"
         "job: every rule and the model on unless marked, 1 s trigger unless marked; floor: the "
         "same query shape, stages doing nothing"
     )
