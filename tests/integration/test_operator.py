@@ -513,6 +513,7 @@ INVALID = [
     ("replicas", lambda s: s["kafka"]["topics"]["alerts"].update(replicas=100)),
     ("smallAmountMax", lambda s: s["detection"]["rules"]["cardTesting"].update(smallAmountMax=500)),
     ("triggerInterval", lambda s: s["detection"].update(triggerInterval="fast")),
+    ("triggerInterval", lambda s: s["detection"].update(triggerInterval="0 milliseconds")),
     ("maxEventTimeAhead", lambda s: s["detection"].update(maxEventTimeAhead="1 fortnight")),
     ("scoreThreshold", lambda s: s["detection"]["model"].update(scoreThreshold=1.5)),
     ("spec.detection.rules", lambda s: disable_all_detection(s)),
@@ -555,6 +556,7 @@ def test_partitions_cannot_shrink_state_buckets_cannot_change_long_names_are_rej
         cluster.patch_spec({"detection": {"stateBuckets": 512}})
     assert buckets.value.status == 422 and "stateBuckets cannot change" in buckets.value.body
     cluster.patch_spec({"detection": {"triggerInterval": "2 seconds"}})  # other fields can
+    cluster.patch_spec({"detection": {"triggerInterval": "500 milliseconds"}})  # as recommended
     with pytest.raises(ApiException) as long_name:
         cluster.create_pipeline(name="a" * 41)
     assert long_name.value.status == 422 and "metadata.name" in long_name.value.body
