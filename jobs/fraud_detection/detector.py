@@ -39,6 +39,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -148,7 +149,7 @@ class DetectSettings:
     key: bytes
     with_accounts: bool = True  # `account` rows (the accounts index)
 
-    @property
+    @cached_property
     def keep_seconds(self) -> float:
         return longest_window_seconds(self.rules)
 
@@ -233,7 +234,9 @@ def evaluate(
         if record["event_ms"] < account.latest_ms - settings.lateness_ms:
             rows.append(_letter(record, _late(record, account.latest_ms, settings), settings))
             continue
-        card = account.cards.setdefault(record["card_token"], CardState())
+        card = account.cards.get(record["card_token"])
+        if card is None:
+            card = account.cards[record["card_token"]] = CardState()
         if _seen(account, card, record["transaction_id"]):
             duplicate = Rejection("duplicate_transaction", "this transaction_id was evaluated")
             rows.append(_letter(record, duplicate, settings))

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -54,6 +55,7 @@ EVENT_FIELDS = (
     "currency",
 )
 RECORD_FIELDS = (*EVENT_FIELDS, "kafka_ms", "topic", "partition", "offset")
+_record_values = itemgetter(*RECORD_FIELDS)
 INTAKE_SCHEMA = "account string, kind string, payload binary"
 INTAKE_COLUMNS = ("account", "kind", "payload")
 # A bucket of terminals: [latest Kafka ms, TerminalState list JSON] per terminal, packed
@@ -174,8 +176,7 @@ def intake_bucket(
         for *_, kind, record in sorted(items, key=lambda item: item[:3]):
             if kind == "transaction":
                 features = state.add_transaction(record["event_ms"], record["transaction_id"])
-                values = [record[name] for name in RECORD_FIELDS]
-                payload = orjson.dumps([*values, features])
+                payload = orjson.dumps([*_record_values(record), features])
             else:
                 state.add_label(record["event_ms"], record["is_fraud"])
                 payload = orjson.dumps([record[name] for name in LABEL_FIELDS])

@@ -50,8 +50,11 @@ def card_features(card: CardState, txn: Txn) -> list[float]:
     from_30 = bisect.bisect_right(times, txn.time - 30 * DAY_S)
     from_7 = bisect.bisect_right(times, txn.time - 7 * DAY_S, from_30)
     from_1 = bisect.bisect_right(times, txn.time - DAY_S, from_7)
-    count_1, count_7, count_30 = (1 + len(times) - start for start in (from_1, from_7, from_30))
-    sum_1, sum_7, sum_30 = (sum(values[start:], 0.0) for start in (from_1, from_7, from_30))
+    with_txn = 1 + len(times)
+    count_1, count_7, count_30 = with_txn - from_1, with_txn - from_7, with_txn - from_30
+    sum_1 = sum(values[from_1:], 0.0)
+    sum_7 = sum(values[from_7:], 0.0)
+    sum_30 = sum(values[from_30:], 0.0)
     mean_30 = (sum_30 + txn.amount) / count_30
     previous = card.recent[-1] if card.recent else None
     if previous is None:
@@ -76,7 +79,7 @@ def card_features(card: CardState, txn: Txn) -> list[float]:
         float(txn.channel == "ecommerce"),
         math.log1p(gap),
         math.log1p(speed),
-        float(1 + sum(1 for past in card.recent if past.time > txn.time - 600)),
+        float(1 + len([past for past in card.recent if past.time > txn.time - 600])),
     ]
 
 

@@ -129,13 +129,17 @@ def _within(history: list[Txn], txn: Txn, minutes: float) -> list[Txn]:
 def spending_spree(history: list[Txn], txn: Txn, min_categories: int, minutes: float):
     """`min_categories` or more distinct merchant categories within the window."""
     window = [*_within(history, txn, minutes), txn]
-    categories = sorted({past.category for past in window})
+    categories = {past.category for past in window}
     if len(categories) < min_categories:
         return None
     return RuleHit(
         "spendingSpree",
         _score(len(categories), min_categories),
-        {"categories": categories, "min_categories": min_categories, "window_minutes": minutes},
+        {
+            "categories": sorted(categories),
+            "min_categories": min_categories,
+            "window_minutes": minutes,
+        },
         tuple(past.transaction_id for past in window),
     )
 
@@ -235,7 +239,12 @@ class CardState:
 
     def evaluate(self, txn: Txn, rules: dict[str, dict[str, Any]]) -> list[RuleHit]:
         """The rules that fire for `txn` given what came before it."""
-        history = [past for past in self.recent if past.time <= txn.time]
+        recent = self.recent  # in time order: all before `txn` when the latest is
+        history = (
+            recent
+            if not recent or recent[-1].time <= txn.time
+            else [past for past in recent if past.time <= txn.time]
+        )
         hits = []
         if (params := _enabled(rules, "impossibleTravel")) is not None:
             hits.append(impossible_travel(history, txn, params["maxSpeedKmh"]))
@@ -344,7 +353,7 @@ class CardState:
             return cls._from_dict(data)
         recent, usual_amounts, ids, amount_times, amount_values, devices, latest = data
         return cls(
-            recent=[Txn(*values) for values in recent],
+            recent=list(map(Txn._make, recent)),
             usual_amounts=usual_amounts,
             usual_ids=[None] * (len(usual_amounts) - len(ids)) + ids,
             amount_times=amount_times,

@@ -7,6 +7,7 @@ import hmac
 import re
 import unicodedata
 from bisect import bisect_right
+from functools import cache
 from itertools import accumulate
 
 import numpy as np
@@ -101,10 +102,18 @@ def _ascii_digits(text: str) -> bytes:
     return text.encode().translate(None, _ASCII_NOT_DIGITS)
 
 
+@cache
+def _keyed_mac(key: bytes) -> hmac.HMAC:
+    """An HMAC-SHA256 keyed with `key` and fed nothing yet: a copy of it skips the key's set-up,
+    a third of a token's cost."""
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
 def card_token(card_number: str, key: bytes) -> str:
     """The HMAC-SHA256 of the card number under `key`, hex, prefixed `tok_`."""
-    digest = hmac.new(key, card_number.encode(), hashlib.sha256).hexdigest()
-    return f"{TOKEN_PREFIX}{digest[:TOKEN_HEX_DIGITS]}"
+    mac = _keyed_mac(key).copy()
+    mac.update(card_number.encode())
+    return f"{TOKEN_PREFIX}{mac.hexdigest()[:TOKEN_HEX_DIGITS]}"
 
 
 def redact_card_numbers(text: str, key: bytes, written: set[str] | None = None) -> str:

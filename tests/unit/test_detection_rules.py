@@ -83,6 +83,26 @@ def test_spending_spree_needs_min_categories_within_the_window():
     assert run(spread, only("spendingSpree")) == []
 
 
+def test_a_spending_spree_names_its_categories_in_order():
+    categories = ["travel", "fuel", "grocery", "electronics"]
+    state = CardState()
+    hits = [
+        state.observe(txn(n, n, category=c), only("spendingSpree"))
+        for n, c in enumerate(categories)
+    ]
+    assert hits[-1][0].explanation["categories"] == sorted(categories)
+
+
+def test_a_transaction_older_than_the_cards_latest_is_judged_on_what_came_before_it():
+    categories = ["grocery", "fuel", "travel"]
+    late = txn(9, 0.5, category="electronics")  # after tx-0 only: two categories, no spree
+    spree = [txn(n, n, category=c) for n, c in enumerate(categories)]
+    assert run([*spree, late], only("spendingSpree")) == []
+    assert run([*spree, txn(9, 2.5, category="electronics")], only("spendingSpree")) == [
+        ("spendingSpree", ("tx-0", "tx-1", "tx-2", "tx-9"))
+    ]
+
+
 def test_card_testing_is_probes_then_a_large_amount_within_the_window():
     probes = [txn(1, 0, amount=1.0), txn(2, 1, amount=0.5), txn(3, 2, amount=450.0)]
     assert run(probes, only("cardTesting")) == [("cardTesting", ("tx-1", "tx-2", "tx-3"))]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +26,14 @@ def test_a_token_is_stable_for_a_key_and_differs_between_keys():
     assert card_token(card, b"k" * 16) == card_token(card, b"k" * 16)
     assert card_token(card, b"k" * 16) != card_token(card, b"j" * 16)
     assert card not in card_token(card, b"k" * 16)
+
+
+def test_a_token_is_the_hmac_sha256_of_the_card_under_each_key_in_turn():
+    """A token is what a bank can recompute from the key alone (docs/detection.md), whichever
+    key the process used last."""
+    for card, key in [("5500005555555559", b"k" * 16), ("4111111111111111", b"j" * 16)] * 2:
+        expected = hmac.new(key, card.encode(), hashlib.sha256).hexdigest()[:32]
+        assert card_token(card, key) == f"tok_{expected}"
 
 
 def test_card_like_digit_runs_are_redacted_but_short_numbers_kept():
