@@ -52,6 +52,7 @@ bench: deps ## benchmarks: JSON in bench/results, a summary on stdout
 	$(PY) bench/spark_state.py
 	$(PY) bench/state_scale.py
 	$(PY) bench/redaction.py
+	$(PY) bench/stages.py
 	$(PY) bench/operator_scale.py
 	$(PY) bench/figures.py
 

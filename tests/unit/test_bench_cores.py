@@ -1,22 +1,13 @@
 """bench/cores.py: a round that fails or runs out of time is recorded as such, not lost."""
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
 
 @pytest.fixture(scope="module")
-def cores():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(BENCH))  # for its `detection` and `recording` imports
-        spec = importlib.util.spec_from_file_location("bench_cores", BENCH / "cores.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
+def cores(load_bench):
+    return load_bench("cores")
 
 
 def test_a_round_returns_what_its_process_wrote(cores, tmp_path):

@@ -1,21 +1,11 @@
 """bench/detection.py: the load up to which the latency target holds."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
 @pytest.fixture(scope="module")
-def detection():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(BENCH))  # for its `recording` import
-        spec = importlib.util.spec_from_file_location("bench_detection", BENCH / "detection.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
+def detection(load_bench):
+    return load_bench("detection")
 
 
 def step(rate: int, p99: float | None, p99_to_end: float) -> dict:

@@ -1,22 +1,16 @@
 """bench/figures.py: each panel draws its own numbers, and a step a run missed is n/a."""
 
 import copy
-import importlib.util
 import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
 
 @pytest.fixture(scope="module")
-def figures():
-    spec = importlib.util.spec_from_file_location("bench_figures", BENCH / "figures.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def figures(load_bench):
+    return load_bench("figures")
 
 
 def latency(rate: int, p50: float, p99: float) -> dict:
@@ -207,9 +201,10 @@ def test_steps_a_run_could_not_measure_are_drawn_as_n_a(figures):
 
 
 def test_the_committed_results_draw(figures):
-    results = json.loads((BENCH / "results" / "detection.json").read_text())
-    shapes = json.loads((BENCH / "results" / "query_shapes.json").read_text())
-    cores = json.loads((BENCH / "results" / "cores.json").read_text())
+    folder = Path(figures.__file__).parent / "results"
+    results = json.loads((folder / "detection.json").read_text())
+    shapes = json.loads((folder / "query_shapes.json").read_text())
+    cores = json.loads((folder / "cores.json").read_text())
     axes = draw(figures, results, shapes, cores)
     assert [patch.get_height() for patch in axes[0].patches][3] == (
         results["throughput"]["transactions_per_second"]
