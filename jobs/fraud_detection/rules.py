@@ -353,7 +353,7 @@ class CardState:
             return cls._from_dict(data)
         recent, usual_amounts, ids, amount_times, amount_values, devices, latest = data
         return cls(
-            recent=list(map(Txn._make, recent)),
+            recent=[Txn(*values) for values in recent],
             usual_amounts=usual_amounts,
             usual_ids=[None] * (len(usual_amounts) - len(ids)) + ids,
             amount_times=amount_times,
