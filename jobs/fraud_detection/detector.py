@@ -48,6 +48,7 @@ import pandas as pd
 
 from fraud_detection.alerts import alert_id, rfc3339_ms
 from fraud_detection.bucket_state import pack, store_entry, unpack, without_idle
+from fraud_detection.config import DetectionSettings, duration_seconds
 from fraud_detection.events import Rejection, dead_letter
 from fraud_detection.intake import EVENT_FIELDS, RECORD_FIELDS, collector_paused
 from fraud_detection.model import FEATURES, card_features, fraud_scores, load_model
@@ -148,6 +149,19 @@ class DetectSettings:
     with_features: bool
     key: bytes
     with_accounts: bool = True  # `account` rows (the accounts index)
+
+    @classmethod
+    def of(
+        cls, detection: DetectionSettings, key: bytes, with_features: bool, with_accounts: bool
+    ) -> DetectSettings:
+        """The settings of a job's `detection` configuration."""
+        return cls(
+            rules=detection.rules,
+            lateness_ms=int(duration_seconds(detection.watermark_delay) * 1000),
+            with_features=with_features,
+            key=key,
+            with_accounts=with_accounts,
+        )
 
     @cached_property
     def keep_seconds(self) -> float:

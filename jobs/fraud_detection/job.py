@@ -48,7 +48,7 @@ FETCH_MAX_WAIT_MS = 50
 
 
 # A top-level "terminal_id" with a plain string value, read without parsing the JSON.
-_PLAIN_TERMINAL_ID = r'"terminal_id"\s*:\s*"([^"\\]*)"'
+PLAIN_TERMINAL_ID = r'"terminal_id"\s*:\s*"([^"\\]*)"'
 
 
 def terminal_of(value: Column) -> Column:
@@ -56,7 +56,7 @@ def terminal_of(value: Column) -> Column:
     by a regular expression, several times faster than `get_json_object`, which reads the
     others (escapes); a record whose parsed id differs is rejected later (intake.parse_input).
     """
-    plain = F.nullif(F.regexp_extract(value, _PLAIN_TERMINAL_ID, 1), F.lit(""))
+    plain = F.nullif(F.regexp_extract(value, PLAIN_TERMINAL_ID, 1), F.lit(""))
     return F.coalesce(plain, F.get_json_object(value, "$.terminal_id"), F.lit(""))
 
 
@@ -177,12 +177,8 @@ class DetectionJob:
         if settings.model.get("enabled", True):
             model_folder = str(model_path(settings.model["uri"]))
             load_model(model_folder)  # fail now, in the driver, when the artifact is unusable
-        detect_settings = DetectSettings(
-            rules=settings.rules,
-            lateness_ms=int(duration_seconds(settings.watermark_delay) * 1000),
-            with_features=bool(model_folder),
-            key=self.key,
-            with_accounts=self.sinks.es is not None,
+        detect_settings = DetectSettings.of(
+            settings, self.key, bool(model_folder), with_accounts=self.sinks.es is not None
         )
         labels = self.config.topics.get("labels")
         topics = ",".join([self.config.topics["transactions"], *([labels] if labels else [])])

@@ -91,7 +91,6 @@ def load_config_from(document):
 def test_durations_and_model_uris():
     assert duration_seconds("10 minutes") == 600
     assert duration_seconds("1 second") == 1
-    assert duration_seconds("500 milliseconds") == 0.5
     assert str(model_path("local:///opt/fraudpipeline/models/default")) == (
         "/opt/fraudpipeline/models/default"
     )
